@@ -1,0 +1,59 @@
+"""Reads about agreements: derived status for a row, and the SQL form of "currently listed"."""
+
+from datetime import date, timedelta
+
+from sqlalchemy import and_, or_
+
+from allies.agreements.models import Agreement
+from allies.agreements.terms import agreement_status
+from allies.extensions import db
+from allies.staff.settings import get_setting
+
+
+def status_of(agreement: Agreement, today: date, grace_days: int | None = None) -> str:
+    """The derived status of ``agreement`` on ``today`` (see terms.agreement_status)."""
+    if grace_days is None:
+        grace_days = get_setting("grace_days")
+    return agreement_status(
+        start=agreement.start_date,
+        end=agreement.end_date,
+        today=today,
+        grace_days=grace_days,
+        terminated_on=agreement.terminated_on,
+        renewed=agreement.successor is not None,
+    )
+
+
+def listed_clause(today: date, grace_days: int):
+    """SQL condition on Agreement true when it keeps its organization on the public page today.
+
+    This is terms.LISTED_STATUSES restated for an index: started, not past grace, not
+    terminated. A renewed term's successor starts the next day, so the organization stays listed
+    through the successor; a property test checks the two forms agree.
+    """
+    return and_(
+        Agreement.start_date <= today,
+        Agreement.end_date >= today - timedelta(days=grace_days),
+        or_(Agreement.terminated_on.is_(None), Agreement.terminated_on > today),
+    )
+
+
+def latest_agreement(organization_id: int) -> Agreement | None:
+    """The organization's most recent term, or None."""
+    return db.session.scalar(
+        db.select(Agreement)
+        .where(Agreement.organization_id == organization_id)
+        .order_by(Agreement.start_date.desc(), Agreement.id.desc())
+        .limit(1)
+    )
+
+
+def agreements_of(organization_id: int) -> list[Agreement]:
+    """Every term of the organization, newest first."""
+    return list(
+        db.session.scalars(
+            db.select(Agreement)
+            .where(Agreement.organization_id == organization_id)
+            .order_by(Agreement.start_date.desc(), Agreement.id.desc())
+        )
+    )

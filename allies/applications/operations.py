@@ -1,0 +1,381 @@
+"""Every change to applications and renewals: submit, update, answer, withdraw, and decide.
+
+Each function is one use case. It takes the acting person (a staff user or a contact) and the
+time where it matters, commits once, and queues its email in the same transaction.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from flask import url_for
+
+from allies.agreements.models import Agreement
+from allies.agreements.operations import renew_agreement, start_agreement
+from allies.agreements.terms import renewal_is_open
+from allies.applications.models import (
+    STATEMENT_KINDS,
+    Application,
+    ApplicationMessage,
+    Endorsement,
+)
+from allies.applications.statements import current_statements
+from allies.errors import OperationError
+from allies.extensions import db
+from allies.mail.outbox import queue_email
+from allies.organizations.access import make_link_token
+from allies.organizations.models import Contact, Organization
+from allies.organizations.profile import normalize_name, unique_slug, website_domain
+from allies.staff.audit import record_event
+from allies.staff.models import StaffUser
+from allies.staff.settings import get_setting
+from allies.timeutil import utcnow
+
+PROFILE_FIELDS = ("name", "website", "type_id", "city", "region", "country", "description")
+
+
+@dataclass
+class EndorsementInput:
+    """What the signer agreed to: the versions shown to them and who they are."""
+
+    version_ids: dict[str, int]
+    endorsed: dict[str, bool]
+    signer_name: str
+    signer_title: str
+    signer_email: str
+    ip: str | None
+
+
+def _status_link(contact, application) -> str:
+    token = make_link_token(contact, "sign-in")
+    return url_for(
+        "portal.follow_link",
+        token=token,
+        next=url_for("portal.application", application_id=application.id),
+        _external=True,
+    )
+
+
+def _staff_recipients() -> list[str]:
+    configured = get_setting("staff_digest_email")
+    if configured:
+        return [configured]
+    return list(db.session.scalars(db.select(StaffUser.email).where(StaffUser.is_enabled)))
+
+
+def _make_endorsement(application: Application, endorsement: EndorsementInput) -> Endorsement:
+    """Check the endorsement covers the current version of every text, and stage it."""
+    current = current_statements()
+    missing = [kind for kind in STATEMENT_KINDS if not endorsement.endorsed.get(kind)]
+    if missing:
+        raise OperationError("Please endorse the " + ", ".join(missing) + ".")
+    for kind in STATEMENT_KINDS:
+        if kind not in current or endorsement.version_ids.get(kind) != current[kind].id:
+            raise OperationError(
+                f"The {kind} text was updated while you were reading it. "
+                "Please read the current text and endorse it again."
+            )
+    if not endorsement.signer_name.strip() or not endorsement.signer_title.strip():
+        raise OperationError("The signer's name and title are required.")
+    record = Endorsement(
+        application=application,
+        mission_version_id=current["mission"].id,
+        vision_version_id=current["vision"].id,
+        values_version_id=current["values"].id,
+        signer_name=endorsement.signer_name.strip(),
+        signer_title=endorsement.signer_title.strip(),
+        signer_email=endorsement.signer_email.strip().lower(),
+        ip=endorsement.ip,
+    )
+    db.session.add(record)
+    return record
+
+
+def find_possible_duplicate(name: str, website: str, exclude_id: int | None = None):
+    """An organization that already applied or is an Ally with the same domain or name."""
+    domain = website_domain(website)
+    query = db.select(Organization).where(
+        (Organization.website_domain == domain) | (Organization.normalized_name == normalize_name(name))
+    )
+    if exclude_id is not None:
+        query = query.where(Organization.id != exclude_id)
+    match = db.session.scalars(query.order_by(Organization.id).limit(1)).first()
+    if match is None:
+        return None, ""
+    reason = "same website domain" if match.website_domain == domain else "same name"
+    return match, reason
+
+
+def submit_application(
+    profile: dict, contact_fields: dict, support_statement: str, endorsement: EndorsementInput
+) -> Application:
+    """An organization applies to become an Ally. Commits, and emails the contact a status link."""
+    duplicate, duplicate_reason = find_possible_duplicate(profile["name"], profile["website"])
+    organization = Organization(
+        slug=unique_slug(profile["name"], Organization),
+        normalized_name=normalize_name(profile["name"]),
+        website_domain=website_domain(profile["website"]),
+        **{field: profile.get(field) for field in PROFILE_FIELDS + ("logo_filename",)},
+    )
+    contact = Contact(organization=organization, role="primary", **contact_fields)
+    contact.email = contact.email.strip().lower()
+    application = Application(
+        kind="new",
+        organization=organization,
+        contact=contact,
+        support_statement=support_statement.strip(),
+        duplicate_of=duplicate,
+        duplicate_reason=duplicate_reason,
+    )
+    db.session.add_all([organization, contact, application])
+    _make_endorsement(application, endorsement)
+    record_event(
+        application, "submitted", actor=f"applicant {contact.email}", to_state="submitted",
+        ip=endorsement.ip,
+    )
+    db.session.flush()
+    queue_email(
+        contact.email,
+        "application_received",
+        f"We received {organization.name}'s application",
+        application=application,
+        organization=organization,
+        contact=contact,
+        status_link=_status_link(contact, application),
+    )
+    for address in _staff_recipients():
+        queue_email(
+            address,
+            "staff_new_application",
+            f"New Ally application: {organization.name}",
+            application=application,
+            organization=organization,
+        )
+    db.session.commit()
+    return application
+
+
+def _require_open(application: Application) -> None:
+    if not application.is_open:
+        raise OperationError(f"This application is already {application.state.replace('_', ' ')}.")
+
+
+def update_application(application: Application, profile: dict, support_statement: str, *, contact) -> None:
+    """The applicant corrects the profile or statement while the application is undecided. Commits."""
+    _require_open(application)
+    organization = application.organization
+    for field in PROFILE_FIELDS:
+        setattr(organization, field, profile[field])
+    if profile.get("logo_filename"):
+        organization.logo_filename = profile["logo_filename"]
+    organization.normalized_name = normalize_name(organization.name)
+    organization.website_domain = website_domain(organization.website)
+    application.support_statement = support_statement.strip()
+    if application.kind == "new":
+        duplicate, reason = find_possible_duplicate(
+            organization.name, organization.website, exclude_id=organization.id
+        )
+        application.duplicate_of, application.duplicate_reason = duplicate, reason
+    record_event(application, "updated", actor=f"applicant {contact.email}")
+    db.session.commit()
+
+
+def withdraw_application(application: Application, *, contact, reason: str = "") -> None:
+    """The applicant withdraws before a decision. Commits."""
+    _require_open(application)
+    previous = application.state
+    application.state = "withdrawn"
+    record_event(
+        application, "withdrawn", actor=f"applicant {contact.email}",
+        from_state=previous, to_state="withdrawn", reason=reason,
+    )
+    db.session.commit()
+
+
+def answer_question(application: Application, body: str, *, contact) -> None:
+    """The applicant answers staff's question; the application returns to the queue. Commits."""
+    _require_open(application)
+    body = (body or "").strip()
+    if not body:
+        raise OperationError("Please write your answer.")
+    db.session.add(ApplicationMessage(application=application, author="applicant", body=body))
+    previous = application.state
+    application.state = "submitted"
+    record_event(
+        application, "answered", actor=f"applicant {contact.email}",
+        from_state=previous, to_state="submitted",
+    )
+    for address in _staff_recipients():
+        queue_email(
+            address,
+            "staff_answer_received",
+            f"{application.organization.name} answered your question",
+            application=application,
+            organization=application.organization,
+            body=body,
+        )
+    db.session.commit()
+
+
+def ask_question(application: Application, body: str, *, staff: StaffUser) -> None:
+    """Staff ask the applicant a question; the application waits for the answer. Commits."""
+    _require_open(application)
+    body = (body or "").strip()
+    if not body:
+        raise OperationError("Please write the question.")
+    db.session.add(
+        ApplicationMessage(application=application, author="staff", staff_id=staff.id, body=body)
+    )
+    previous = application.state
+    application.state = "info_requested"
+    record_event(
+        application, "question_asked", staff=staff, from_state=previous,
+        to_state="info_requested", reason=body,
+    )
+    contact = application.contact
+    queue_email(
+        contact.email,
+        "application_question",
+        f"A question about {application.organization.name}'s {_label(application)}",
+        application=application,
+        organization=application.organization,
+        question=body,
+        status_link=_status_link(contact, application),
+    )
+    db.session.commit()
+
+
+def decline_application(application: Application, reason: str, *, staff: StaffUser) -> None:
+    """Staff decline with a reason, which is emailed to the applicant. Commits."""
+    _require_open(application)
+    reason = (reason or "").strip()
+    if not reason:
+        raise OperationError("A reason is required to decline.")
+    previous = application.state
+    application.state = "declined"
+    application.decided_by_id = staff.id
+    application.decided_at = utcnow()
+    application.decision_reason = reason
+    record_event(
+        application, "declined", staff=staff, from_state=previous, to_state="declined", reason=reason
+    )
+    queue_email(
+        application.contact.email,
+        "application_declined",
+        f"Your {_label(application)} for {application.organization.name}",
+        application=application,
+        organization=application.organization,
+        reason=reason,
+    )
+    db.session.commit()
+
+
+def approve_application(
+    application: Application, *, staff: StaffUser, start: date | None, today: date
+) -> Agreement:
+    """Staff approve: a new application starts a term on ``start``; a renewal continues the old one.
+
+    Refuses an application without a complete endorsement. Commits and emails the contact.
+    """
+    _require_open(application)
+    endorsement = application.endorsement
+    if endorsement is None or not all(
+        (endorsement.mission_version_id, endorsement.vision_version_id, endorsement.values_version_id)
+    ):
+        raise OperationError("This application has no complete endorsement and cannot be approved.")
+    if application.kind == "renewal":
+        agreement = renew_agreement(
+            application.renews_agreement, approved_on=today, staff=staff, application=application
+        )
+    else:
+        agreement = start_agreement(
+            application.organization, start or today, staff=staff, application=application
+        )
+    previous = application.state
+    application.state = "approved"
+    application.decided_by_id = staff.id
+    application.decided_at = utcnow()
+    record_event(application, "approved", staff=staff, from_state=previous, to_state="approved")
+    db.session.flush()
+    queue_email(
+        application.contact.email,
+        "application_approved",
+        f"{application.organization.name} is an Ally of the {get_setting('alliance_name')}"
+        if application.kind == "new"
+        else f"{application.organization.name}'s Ally agreement is renewed",
+        application=application,
+        organization=application.organization,
+        agreement=agreement,
+    )
+    db.session.commit()
+    return agreement
+
+
+def submit_renewal(
+    agreement: Agreement, profile: dict, support_statement: str, endorsement: EndorsementInput,
+    *, contact, today: date, staff: StaffUser | None = None,
+) -> Application:
+    """An Ally asks to renew ``agreement`` (or staff record a paper renewal for it). Commits.
+
+    The profile is updated at once (it is the Ally's own public profile); the renewal then waits
+    for staff review like an application.
+    """
+    if agreement.successor is not None:
+        raise OperationError("This agreement has already been renewed.")
+    if agreement.terminated_on is not None:
+        raise OperationError("This agreement was terminated and cannot be renewed.")
+    if not renewal_is_open(end=agreement.end_date, today=today):
+        raise OperationError("Renewal opens 90 days before the agreement ends.")
+    open_renewal = db.session.scalar(
+        db.select(Application).where(
+            Application.renews_agreement_id == agreement.id,
+            Application.state.in_(("submitted", "info_requested")),
+        )
+    )
+    if open_renewal is not None:
+        raise OperationError("A renewal for this agreement is already waiting for review.")
+    organization = agreement.organization
+    for field in PROFILE_FIELDS:
+        if field in profile:
+            setattr(organization, field, profile[field])
+    if profile.get("logo_filename"):
+        organization.logo_filename = profile["logo_filename"]
+    organization.normalized_name = normalize_name(organization.name)
+    organization.website_domain = website_domain(organization.website)
+    application = Application(
+        kind="renewal",
+        organization=organization,
+        contact=contact,
+        renews_agreement_id=agreement.id,
+        support_statement=(support_statement or "").strip(),
+    )
+    db.session.add(application)
+    record = _make_endorsement(application, endorsement)
+    if staff is not None:
+        record.recorded_by_id = staff.id
+    actor = {"staff": staff} if staff is not None else {"actor": f"ally contact {contact.email}"}
+    record_event(application, "renewal_submitted", to_state="submitted", ip=endorsement.ip, **actor)
+    db.session.flush()
+    if staff is None:
+        queue_email(
+            contact.email,
+            "renewal_received",
+            f"We received {organization.name}'s renewal",
+            application=application,
+            organization=organization,
+            agreement=agreement,
+            status_link=_status_link(contact, application),
+        )
+        for address in _staff_recipients():
+            queue_email(
+                address,
+                "staff_new_application",
+                f"Renewal to review: {organization.name}",
+                application=application,
+                organization=organization,
+            )
+    db.session.commit()
+    return application
+
+
+def _label(application: Application) -> str:
+    return "renewal" if application.kind == "renewal" else "application"

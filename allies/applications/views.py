@@ -1,0 +1,5 @@
+"""Views of the applications blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("applications", __name__)

@@ -1,0 +1,78 @@
+"""Configuration: defaults here, then instance/config.py, then ALLIES_* environment variables.
+
+``DATABASE_URL`` (no prefix, as hosting platforms set it) overrides the embedded SQLite database.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULTS = {
+    "ALLIES_ENV": "development",
+    "ALLIANCE_NAME": "Social Mission Alliance",
+    "TIMEZONE": "America/New_York",
+    "MAIL_SERVER": "",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
+    "MAIL_TIMEOUT": 10,
+    "MAIL_DEFAULT_SENDER": "Allies <allies@localhost>",
+    "STAFF_NOTIFY_EMAIL": "",
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "SIGN_IN_LINK_MAX_AGE": 3 * 24 * 3600,
+    "RENEWAL_LINK_MAX_AGE": 60 * 24 * 3600,
+    "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
+    "LOGO_MAX_BYTES": 2 * 1024 * 1024,
+    "LOGO_MAX_SIDE": 800,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "SIGN_IN_RATE_LIMIT": "10 per minute;50 per hour",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "WTF_CSRF_TIME_LIMIT": None,
+    "ALLOW_SQLITE_IN_PRODUCTION": False,
+}
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return the instance's secret key, creating a random one on first use (embedded default)."""
+    key_file = Path(instance_path) / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def configure(app, test_config=None) -> None:
+    """Apply the configuration layers to ``app``."""
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(DEFAULTS)
+    app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+        app.instance_path, "allies.sqlite3"
+    )
+    app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
+    app.config["MAIL_FOLDER"] = os.path.join(app.instance_path, "mail")
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("ALLIES")
+        if os.environ.get("DATABASE_URL"):
+            app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+        if os.environ.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    else:
+        app.config.from_mapping(test_config)
+    if app.config["ALLIES_ENV"] == "production":
+        app.config.setdefault("SESSION_COOKIE_SECURE", True)
+        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
+        app.config["PREFERRED_URL_SCHEME"] = "https"
+    elif not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    os.makedirs(app.config["UPLOAD_FOLDER"], exist_ok=True)
+    os.makedirs(app.config["MAIL_FOLDER"], exist_ok=True)

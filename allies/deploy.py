@@ -1,0 +1,40 @@
+"""Production safety checks: what would make a deployment unsafe."""
+
+WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "test", "allies"}
+
+
+def unsafe_settings(config) -> list[str]:
+    """Every reason the configuration is unsafe for production, as sentences."""
+    problems = []
+    secret = str(config.get("SECRET_KEY") or "")
+    if not secret:
+        problems.append("SECRET_KEY is not set.")
+    elif secret.lower() in WEAK_SECRETS or len(secret) < 32 or len(set(secret)) < 10:
+        problems.append("SECRET_KEY is weak: use at least 32 random characters.")
+    if config.get("DEBUG"):
+        problems.append("DEBUG is on.")
+    uri = str(config.get("SQLALCHEMY_DATABASE_URI", ""))
+    if uri.startswith("sqlite") and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):
+        problems.append(
+            "The database is SQLite: set DATABASE_URL to PostgreSQL "
+            "(or ALLIES_ALLOW_SQLITE_IN_PRODUCTION=true to accept it)."
+        )
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("SESSION_COOKIE_SECURE is off: cookies would travel over plain HTTP.")
+    if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory"):
+        problems.append(
+            "Rate limits are counted in memory: set ALLIES_RATELIMIT_STORAGE_URI to Redis "
+            "so every worker shares them."
+        )
+    if not config.get("MAIL_SERVER"):
+        problems.append("MAIL_SERVER is not set: email is only written to files.")
+    return problems
+
+
+# Problems that stop a production start; the rest are warnings from check-deploy.
+FATAL_PREFIXES = ("SECRET_KEY", "DEBUG", "The database is SQLite")
+
+
+def fatal_problems(config) -> list[str]:
+    """The subset of unsafe_settings that must stop a production start."""
+    return [p for p in unsafe_settings(config) if p.startswith(FATAL_PREFIXES)]

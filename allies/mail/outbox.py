@@ -1,0 +1,33 @@
+"""Queue email in the outbox inside the caller's transaction (delivery is in sender.py)."""
+
+from email.utils import make_msgid
+
+from flask import current_app, render_template
+
+from allies.extensions import db
+from allies.mail.models import OutboxMessage
+
+
+def queue_email(to_addr: str, template: str, subject: str, **context) -> OutboxMessage:
+    """Render ``templates/email/<template>.txt`` and ``.html`` and stage them for delivery.
+
+    The message is added to the current session only: it is written when, and only if, the
+    event that caused it commits.
+    """
+    from allies.staff.settings import all_settings
+
+    context.setdefault("settings", all_settings())
+    context.setdefault("base_url", current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
+    body_text = render_template(f"email/{template}.txt", **context)
+    body_html = render_template(f"email/{template}.html", **context)
+    sender_domain = current_app.config["MAIL_DEFAULT_SENDER"].rsplit("@", 1)[-1].strip("> ")
+    message = OutboxMessage(
+        message_id=make_msgid(domain=sender_domain or "allies.local"),
+        kind=template,
+        to_addr=to_addr,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+    )
+    db.session.add(message)
+    return message

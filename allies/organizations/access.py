@@ -1,0 +1,73 @@
+"""Signed, expiring, single-use links by which contacts sign in (they have no password)."""
+
+import secrets
+
+from flask import current_app
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from allies.extensions import db
+from allies.organizations.models import SignInLink
+from allies.timeutil import utcnow
+
+PURPOSES = ("sign-in", "renewal")
+
+
+class InvalidLink(Exception):
+    """The link is tampered with, expired, used, or made for another purpose."""
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"allies-link-{purpose}")
+
+
+def _max_age(purpose: str) -> int:
+    key = "RENEWAL_LINK_MAX_AGE" if purpose == "renewal" else "SIGN_IN_LINK_MAX_AGE"
+    return current_app.config[key]
+
+
+def make_link_token(contact, purpose: str = "sign-in", agreement=None) -> str:
+    """Stage a link row for ``contact`` and return its signed token; the caller commits."""
+    if purpose not in PURPOSES:
+        raise ValueError(purpose)
+    link = SignInLink(
+        nonce=secrets.token_urlsafe(24),
+        contact=contact,
+        purpose=purpose,
+        agreement_id=agreement.id if agreement is not None else None,
+    )
+    db.session.add(link)
+    return _serializer(purpose).dumps({"n": link.nonce})
+
+
+def consume_link_token(token: str, purpose: str, now=None) -> SignInLink:
+    """Check and use up a token: returns its link row, or raises InvalidLink.
+
+    ``now`` (a naive-UTC datetime) is for tests that travel in time.
+    """
+    serializer = _serializer(purpose)
+    try:
+        if now is None:
+            payload = serializer.loads(token, max_age=_max_age(purpose))
+        else:
+            payload, signed_at = serializer.loads(token, return_timestamp=True)
+            if (now - signed_at.replace(tzinfo=None)).total_seconds() > _max_age(purpose):
+                raise InvalidLink("expired")
+    except BadSignature as exc:
+        raise InvalidLink(str(exc)) from None
+    nonce = payload.get("n") if isinstance(payload, dict) else None
+    # An atomic conditional update: of two simultaneous clicks exactly one wins.
+    used = db.session.execute(
+        db.update(SignInLink)
+        .where(
+            SignInLink.nonce == str(nonce),
+            SignInLink.purpose == purpose,
+            SignInLink.used_at.is_(None),
+        )
+        .values(used_at=now or utcnow())
+    )
+    if used.rowcount != 1:
+        db.session.rollback()
+        raise InvalidLink("used or unknown")
+    link = db.session.scalar(db.select(SignInLink).where(SignInLink.nonce == str(nonce)))
+    db.session.commit()
+    return link

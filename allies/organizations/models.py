@@ -1,0 +1,96 @@
+"""Organizations (the Ally's public profile), their types and their contacts."""
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from allies.extensions import db
+from allies.timeutil import utcnow
+
+CONTACT_ROLES = ("primary", "signatory", "communications")
+DESCRIPTION_MAX = 500
+
+
+class OrganizationType(db.Model):
+    """A kind of organization (admin-editable list shown on the form and as a filter)."""
+
+    __tablename__ = "organization_type"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class Organization(db.Model):
+    """An organization that applied or is an Ally; these fields are its public profile."""
+
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(140), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    normalized_name: Mapped[str] = mapped_column(String(200), index=True)
+    website: Mapped[str] = mapped_column(String(500))
+    website_domain: Mapped[str] = mapped_column(String(255), index=True)
+    type_id: Mapped[int | None] = mapped_column(db.ForeignKey("organization_type.id"))
+    city: Mapped[str] = mapped_column(String(120), default="")
+    region: Mapped[str] = mapped_column(String(120), default="")
+    country: Mapped[str] = mapped_column(String(120), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    logo_filename: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    type = relationship("OrganizationType")
+    contacts = relationship(
+        "Contact", back_populates="organization", order_by="Contact.id", cascade="all"
+    )
+
+    @property
+    def place(self) -> str:
+        """City, region and country joined for display."""
+        return ", ".join(part for part in (self.city, self.region, self.country) if part)
+
+    def contact_for(self, role: str):
+        """The first contact with ``role``, falling back to the primary contact."""
+        for wanted in (role, "primary"):
+            for contact in self.contacts:
+                if contact.role == wanted and contact.is_enabled:
+                    return contact
+        return None
+
+
+class Contact(db.Model):
+    """A person at an organization; never shown publicly."""
+
+    __tablename__ = "contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(db.ForeignKey("organization.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="primary")
+    name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    phone: Mapped[str] = mapped_column(String(60), default="")
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organization = relationship("Organization", back_populates="contacts")
+
+
+class SignInLink(db.Model):
+    """A single-use emailed link for a contact; the URL token is signed and carries this nonce."""
+
+    __tablename__ = "sign_in_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_id: Mapped[int] = mapped_column(db.ForeignKey("contact.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20), default="sign-in")
+    agreement_id: Mapped[int | None] = mapped_column(db.ForeignKey("agreement.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    contact = relationship("Contact")

@@ -1,0 +1,5 @@
+"""Views of the organizations blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("organizations", __name__)

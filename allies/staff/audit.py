@@ -1,0 +1,47 @@
+"""The audit trail: every change of state is recorded with who, when, from what, to what, why."""
+
+from allies.extensions import db
+from allies.staff.models import AuditEvent
+
+
+def record_event(
+    subject,
+    action: str,
+    *,
+    staff=None,
+    actor: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    reason: str = "",
+    ip: str | None = None,
+) -> AuditEvent:
+    """Stage an audit event about ``subject`` (a model instance with an id); the caller commits."""
+    if subject.id is None:
+        db.session.flush()
+    event = AuditEvent(
+        staff_id=staff.id if staff is not None else None,
+        actor=actor or (staff.label if staff is not None else "system"),
+        subject_type=subject.__tablename__,
+        subject_id=subject.id,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        reason=reason or "",
+        ip=ip,
+    )
+    db.session.add(event)
+    return event
+
+
+def history_of(subject) -> list[AuditEvent]:
+    """Every audit event about ``subject``, oldest first."""
+    return list(
+        db.session.scalars(
+            db.select(AuditEvent)
+            .where(
+                AuditEvent.subject_type == subject.__tablename__,
+                AuditEvent.subject_id == subject.id,
+            )
+            .order_by(AuditEvent.at, AuditEvent.id)
+        )
+    )

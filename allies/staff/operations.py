@@ -1,0 +1,86 @@
+"""Every change to staff accounts, and staff sign-in."""
+
+from email_validator import EmailNotValidError, validate_email
+
+from allies.errors import OperationError
+from allies.extensions import db
+from allies.staff.audit import record_event
+from allies.staff.models import ROLES, StaffUser
+from allies.timeutil import utcnow
+
+MIN_PASSWORD_LENGTH = 10
+# Checked against when the email is unknown, so both failures take the same time.
+_DUMMY_USER = StaffUser(email="", password_hash="")
+_DUMMY_USER.set_password("not-a-real-password")
+
+
+def _clean_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise OperationError(f"Enter a valid email address ({exc}).") from None
+
+
+def create_staff_user(*, email: str, name: str, role: str, password: str, staff) -> StaffUser:
+    """Create a staff account. Commits; ``staff`` is the admin acting (None from the CLI)."""
+    email = _clean_email(email)
+    if role not in ROLES:
+        raise OperationError("Choose a role: reviewer or admin.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise OperationError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    if db.session.scalar(db.select(StaffUser.id).where(StaffUser.email == email)):
+        raise OperationError("A staff account with this email already exists.")
+    user = StaffUser(email=email, name=name.strip(), role=role)
+    user.set_password(password)
+    db.session.add(user)
+    record_event(user, "staff_created", staff=staff, actor=None if staff else "cli", to_state=role)
+    db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str) -> StaffUser | None:
+    """The enabled staff user with these credentials, or None (same work either way)."""
+    user = db.session.scalar(
+        db.select(StaffUser).where(StaffUser.email == (email or "").strip().lower())
+    )
+    if user is None:
+        _DUMMY_USER.check_password(password or "")
+        return None
+    if not user.check_password(password or "") or not user.is_enabled:
+        return None
+    user.last_sign_in_at = utcnow()
+    db.session.commit()
+    return user
+
+
+def end_sessions(user: StaffUser) -> None:
+    """Invalidate every session and remember cookie of ``user``. Commits."""
+    user.session_version += 1
+    db.session.commit()
+
+
+def update_staff_user(user: StaffUser, *, name: str, role: str, enabled: bool, staff) -> None:
+    """An admin changes a staff account's name, role or access. Commits."""
+    if role not in ROLES:
+        raise OperationError("Choose a role: reviewer or admin.")
+    if user.id == staff.id and (role != "admin" or not enabled):
+        raise OperationError("You cannot remove your own admin access.")
+    before = f"{user.role}{'' if user.is_enabled else ' (disabled)'}"
+    user.name = name.strip()
+    user.role = role
+    if user.is_enabled and not enabled:
+        user.session_version += 1  # disabling ends every session at once
+    user.is_enabled = enabled
+    after = f"{user.role}{'' if user.is_enabled else ' (disabled)'}"
+    record_event(user, "staff_updated", staff=staff, from_state=before, to_state=after)
+    db.session.commit()
+
+
+def set_staff_password(user: StaffUser, password: str, *, staff) -> None:
+    """Set a new password for ``user`` and end their other sessions. Commits."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise OperationError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    user.set_password(password)
+    user.session_version += 1
+    record_event(user, "password_changed", staff=staff)
+    db.session.commit()

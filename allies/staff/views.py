@@ -1,0 +1,5 @@
+"""Views of the staff blueprint."""
+
+from flask import Blueprint
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")

@@ -1,0 +1,28 @@
+"""Clock helpers: timestamps are naive UTC in the database; dates are in the alliance's zone."""
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+
+def utcnow() -> datetime:
+    """The current time as a naive UTC datetime, the form every timestamp column stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def alliance_zone() -> ZoneInfo:
+    """The alliance's time zone (setting ``TIMEZONE``, env ``ALLIES_TIMEZONE``)."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def alliance_today() -> date:
+    """Today's calendar date in the alliance's time zone."""
+    return datetime.now(alliance_zone()).date()
+
+
+def to_local(moment: datetime | None) -> datetime | None:
+    """A stored naive-UTC timestamp shown in the alliance's zone."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).astimezone(alliance_zone())

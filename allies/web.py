@@ -1,0 +1,114 @@
+"""Request-wide behaviour: security headers, who is signed in, template context, error pages."""
+
+from flask import g, render_template, request, session
+from flask_wtf.csrf import CSRFError
+
+from allies.deploy import fatal_problems
+from allies.extensions import db, login_manager
+from allies.staff.models import StaffUser
+from allies.staff.settings import all_settings
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+@login_manager.user_loader
+def load_staff_user(user_id: str):
+    """Load staff from the session; a bumped session_version signs every old cookie out."""
+    try:
+        staff_id, version = (int(part) for part in user_id.split(":"))
+    except ValueError:
+        return None
+    user = db.session.get(StaffUser, staff_id)
+    if user is None or user.session_version != version or not user.is_enabled:
+        return None
+    return user
+
+
+def current_contact():
+    """The contact signed in with an emailed link, or None (cached per request)."""
+    if "contact" not in g:
+        from allies.organizations.models import Contact
+
+        contact_id = session.get("contact_id")
+        contact = db.session.get(Contact, contact_id) if contact_id else None
+        g.contact = contact if contact is not None and contact.is_enabled else None
+    return g.contact
+
+
+def site_settings() -> dict:
+    """Alliance settings for this request, read once."""
+    if "site" not in g:
+        g.site = all_settings()
+    return g.site
+
+
+def init_app(app) -> None:
+    """Register headers, context and error handlers on ``app``."""
+    if app.config["ALLIES_ENV"] == "production":
+        problems = fatal_problems(app.config)
+        if problems:
+            raise RuntimeError("Refusing to start in production: " + " ".join(problems))
+
+    login_manager.login_view = "staff.sign_in"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if app.config["ALLIES_ENV"] == "production":
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        if request.endpoint and (
+            request.endpoint.startswith(("staff.", "portal.", "agreements.", "mail."))
+        ):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.context_processor
+    def inject_site():
+        return {"site": site_settings(), "current_contact": current_contact}
+
+    def error_page(code: int, title: str, message: str):
+        return render_template("error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(404)
+    def not_found(_error):
+        return error_page(404, "Page not found", "We could not find that page.")
+
+    @app.errorhandler(403)
+    def forbidden(_error):
+        return error_page(403, "Not allowed", "Your account cannot open this page.")
+
+    @app.errorhandler(413)
+    def too_large(_error):
+        return error_page(
+            413, "File too large", "The file you sent is too large. Logos must be 2 MB or smaller."
+        )
+
+    @app.errorhandler(429)
+    def too_many(_error):
+        return error_page(429, "Too many attempts", "Please wait a minute and try again.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(_error):
+        return error_page(
+            400, "Form expired", "The form expired or was sent from elsewhere. Please try again."
+        )
+
+    @app.errorhandler(500)
+    def server_error(_error):
+        db.session.rollback()
+        return error_page(
+            500,
+            "Something went wrong",
+            "Nothing was saved. Please try again; if it keeps happening, contact the alliance.",
+        )
