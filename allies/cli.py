@@ -5,11 +5,13 @@ import secrets
 
 import click
 from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 
 from allies.extensions import db
 
 
 @click.command("bootstrap")
+@with_appcontext
 @click.option("--demo/--no-demo", default=None, help="Load demo data (default: ALLIES_DEMO, on).")
 def bootstrap_command(demo):
     """First-run set-up: defaults, the first admin (password printed once), demo data."""
@@ -33,6 +35,7 @@ def bootstrap_command(demo):
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command():
     """Load the demo Allies, application and conferences (safe to run twice)."""
     from allies.bootstrap import ensure_defaults
@@ -45,10 +48,7 @@ def demo_command():
     click.echo(load_demo())
 
 
-@click.group("users")
-def users_group():
-    """Manage staff accounts."""
-
+users_group = AppGroup("users", help="Manage staff accounts.")
 
 @users_group.command("create")
 @click.option("--email", required=True)
@@ -72,6 +72,7 @@ def users_create(email, role, name, password):
 
 
 @click.command("check-deploy")
+@with_appcontext
 def check_deploy_command():
     """List what is unsafe in this configuration for production; exit 1 if anything is."""
     from allies.deploy import unsafe_settings

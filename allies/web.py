@@ -73,6 +73,18 @@ def init_app(app) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    @app.template_filter("initials")
+    def initials(name: str) -> str:
+        words = [w for w in (name or "").replace("The ", "").split() if w[:1].isalnum()]
+        return "".join(w[0] for w in words[:2]).upper() or "?"
+
+    @app.template_filter("local")
+    def local_time(moment, fmt="%d %b %Y, %H:%M"):
+        from allies.timeutil import to_local
+
+        value = to_local(moment)
+        return value.strftime(fmt) if value else ""
+
     @app.context_processor
     def inject_site():
         return {"site": site_settings(), "current_contact": current_contact}

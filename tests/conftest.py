@@ -13,6 +13,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+import allies.models  # noqa: F401  (every table on the metadata)
 from allies import create_app
 from allies.extensions import db
 from tests.pg_server import ThrowAwayPostgres
@@ -145,7 +146,7 @@ class Factory:
         self.counter += 1
         with self.app.app_context():
             user = create_staff_user(
-                email=email or f"{role}{self.counter}@alliance.test",
+                email=email or f"{role}{self.counter}@alliance.example.org",
                 name=f"{role.title()} {self.counter}", role=role, password=password, staff=None,
             )
             return user.id, user.email, password

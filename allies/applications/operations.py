@@ -5,7 +5,7 @@ time where it matters, commits once, and queues its email in the same transactio
 """
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from flask import url_for
 
@@ -24,13 +24,13 @@ from allies.extensions import db
 from allies.mail.outbox import queue_email
 from allies.organizations.access import make_link_token
 from allies.organizations.models import Contact, Organization
+from allies.organizations.operations import PROFILE_FIELDS, apply_profile
 from allies.organizations.profile import normalize_name, unique_slug, website_domain
 from allies.staff.audit import record_event
 from allies.staff.models import StaffUser
 from allies.staff.settings import get_setting
 from allies.timeutil import utcnow
 
-PROFILE_FIELDS = ("name", "website", "type_id", "city", "region", "country", "description")
 
 
 @dataclass
@@ -43,6 +43,8 @@ class EndorsementInput:
     signer_title: str
     signer_email: str
     ip: str | None
+    # Set when staff record a paper agreement signed earlier; otherwise now.
+    signed_at: datetime | None = None
 
 
 def _status_link(contact, application) -> str:
@@ -85,6 +87,7 @@ def _make_endorsement(application: Application, endorsement: EndorsementInput) -
         signer_title=endorsement.signer_title.strip(),
         signer_email=endorsement.signer_email.strip().lower(),
         ip=endorsement.ip,
+        signed_at=endorsement.signed_at or utcnow(),
     )
     db.session.add(record)
     return record
@@ -163,12 +166,7 @@ def update_application(application: Application, profile: dict, support_statemen
     """The applicant corrects the profile or statement while the application is undecided. Commits."""
     _require_open(application)
     organization = application.organization
-    for field in PROFILE_FIELDS:
-        setattr(organization, field, profile[field])
-    if profile.get("logo_filename"):
-        organization.logo_filename = profile["logo_filename"]
-    organization.normalized_name = normalize_name(organization.name)
-    organization.website_domain = website_domain(organization.website)
+    apply_profile(organization, profile)
     application.support_statement = support_statement.strip()
     if application.kind == "new":
         duplicate, reason = find_possible_duplicate(
@@ -184,6 +182,7 @@ def withdraw_application(application: Application, *, contact, reason: str = "")
     _require_open(application)
     previous = application.state
     application.state = "withdrawn"
+    application.decided_at = utcnow()
     record_event(
         application, "withdrawn", actor=f"applicant {contact.email}",
         from_state=previous, to_state="withdrawn", reason=reason,
@@ -334,13 +333,7 @@ def submit_renewal(
     if open_renewal is not None:
         raise OperationError("A renewal for this agreement is already waiting for review.")
     organization = agreement.organization
-    for field in PROFILE_FIELDS:
-        if field in profile:
-            setattr(organization, field, profile[field])
-    if profile.get("logo_filename"):
-        organization.logo_filename = profile["logo_filename"]
-    organization.normalized_name = normalize_name(organization.name)
-    organization.website_domain = website_domain(organization.website)
+    apply_profile(organization, profile)
     application = Application(
         kind="renewal",
         organization=organization,

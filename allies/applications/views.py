@@ -1,5 +1,194 @@
-"""Views of the applications blueprint."""
+"""Applying (public) and reviewing applications and renewals (staff)."""
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from allies.agreements.queries import agreements_of, status_of
+from allies.applications import queries
+from allies.applications.forms import (
+    ApplicationForm,
+    ApproveForm,
+    DeclineForm,
+    QuestionForm,
+)
+from allies.applications.models import Application
+from allies.applications.operations import (
+    approve_application,
+    ask_question,
+    decline_application,
+    submit_application,
+)
+from allies.applications.statements import changes_since, current_statements
+from allies.errors import OperationError
+from allies.extensions import db
+from allies.staff.access import staff_required
+from allies.staff.audit import history_of
+from allies.timeutil import alliance_today
 
 bp = Blueprint("applications", __name__)
+
+
+@bp.route("/apply", methods=["GET", "POST"])
+def apply():
+    """The application form; on success a confirmation page and an emailed status link."""
+    form = ApplicationForm()
+    texts = current_statements()
+    form.show_versions(texts)
+    if form.validate_on_submit():
+        try:
+            application = submit_application(
+                form.profile_data(),
+                form.contact_data(),
+                form.support_statement.data,
+                form.endorsement_input(form.contact_email.data, request.remote_addr),
+            )
+        except OperationError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            for kind in texts:  # show the current versions for a fresh endorsement
+                getattr(form, f"{kind}_version_id").data = str(texts[kind].id)
+                getattr(form, f"endorse_{kind}").data = False
+        else:
+            session["applied_email"] = application.contact.email
+            session["applied_name"] = application.organization.name
+            return redirect(url_for(".thanks"))
+    elif request.method == "POST":
+        flash("Please correct the fields marked below; everything you typed is kept.", "error")
+    return render_template("applications/apply.html", form=form, texts=texts)
+
+
+@bp.get("/apply/thanks")
+def thanks():
+    """Confirmation after applying."""
+    if "applied_email" not in session:
+        return redirect(url_for(".apply"))
+    return render_template(
+        "applications/thanks.html",
+        email=session["applied_email"],
+        name=session.get("applied_name", ""),
+    )
+
+
+def _application_or_404(application_id: int) -> Application:
+    application = db.session.get(Application, application_id)
+    if application is None:
+        abort(404)
+    return application
+
+
+@bp.get("/staff/applications")
+@staff_required
+def queue():
+    """Applications and renewals by state; waiting ones oldest first."""
+    state = request.args.get("state", "open")
+    return render_template(
+        "applications/queue.html",
+        applications=queries.applications_in(state),
+        state=state,
+        today=alliance_today(),
+    )
+
+
+@bp.get("/staff/applications/<int:application_id>")
+@staff_required
+def review(application_id: int):
+    """Everything submitted, the endorsement record, duplicates, history, and the actions."""
+    application = _application_or_404(application_id)
+    today = alliance_today()
+    approve_form = ApproveForm(start_date=today)
+    return render_template(
+        "applications/review.html",
+        application=application,
+        approve_form=approve_form,
+        decline_form=DeclineForm(),
+        question_form=QuestionForm(),
+        history=history_of(application),
+        changes=changes_since(application.endorsement) if application.is_open else {},
+        agreements=agreements_of(application.organization_id),
+        status_of=status_of,
+        today=today,
+    )
+
+
+def _decided(application: Application, action, form, message: str):
+    if form.validate_on_submit():
+        try:
+            action()
+        except OperationError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            flash(message, "success")
+            return redirect(url_for(".review", application_id=application.id))
+    return None
+
+
+@bp.post("/staff/applications/<int:application_id>/approve")
+@staff_required
+def approve(application_id: int):
+    """Approve: the organization becomes an Ally with a two-year agreement."""
+    application = _application_or_404(application_id)
+    form = ApproveForm()
+    done = _decided(
+        application,
+        lambda: approve_application(
+            application, staff=current_user, start=form.start_date.data, today=alliance_today()
+        ),
+        form,
+        f"Approved: {application.organization.name} is an Ally.",
+    )
+    return done or _review_with_errors(application, approve_form=form)
+
+
+@bp.post("/staff/applications/<int:application_id>/decline")
+@staff_required
+def decline(application_id: int):
+    """Decline with a reason, emailed to the applicant."""
+    application = _application_or_404(application_id)
+    form = DeclineForm()
+    done = _decided(
+        application,
+        lambda: decline_application(application, form.reason.data, staff=current_user),
+        form,
+        "Declined; the applicant has been emailed the reason.",
+    )
+    return done or _review_with_errors(application, decline_form=form)
+
+
+@bp.post("/staff/applications/<int:application_id>/question")
+@staff_required
+def question(application_id: int):
+    """Ask the applicant a question; the application waits for the answer."""
+    application = _application_or_404(application_id)
+    form = QuestionForm()
+    done = _decided(
+        application,
+        lambda: ask_question(application, form.body.data, staff=current_user),
+        form,
+        "Question sent; the application waits for the answer.",
+    )
+    return done or _review_with_errors(application, question_form=form)
+
+
+def _review_with_errors(application: Application, **forms):
+    """Re-render the review page keeping what staff typed in the failed form."""
+    today = alliance_today()
+    context = {
+        "approve_form": ApproveForm(formdata=None, start_date=today),
+        "decline_form": DeclineForm(formdata=None),
+        "question_form": QuestionForm(formdata=None),
+    }
+    context.update(forms)
+    return (
+        render_template(
+            "applications/review.html",
+            application=application,
+            history=history_of(application),
+            changes=changes_since(application.endorsement) if application.is_open else {},
+            agreements=agreements_of(application.organization_id),
+            status_of=status_of,
+            today=today,
+            **context,
+        ),
+        400,
+    )

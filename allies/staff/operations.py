@@ -84,3 +84,45 @@ def set_staff_password(user: StaffUser, password: str, *, staff) -> None:
     user.session_version += 1
     record_event(user, "password_changed", staff=staff)
     db.session.commit()
+
+
+def save_settings(values: dict, *, staff) -> None:
+    """An admin saves alliance settings; each change is audited. Commits."""
+    from allies.staff.models import Setting
+    from allies.staff.settings import all_settings, set_setting
+
+    before = all_settings()
+    for key, value in values.items():
+        if before.get(key) != value:
+            set_setting(key, value)
+            db.session.flush()
+            record_event(
+                db.session.get(Setting, key), "setting_changed", staff=staff,
+                from_state=str(before.get(key))[:40], to_state=str(value)[:40], reason=key,
+            )
+    db.session.commit()
+
+
+def add_organization_type(name: str, *, staff):
+    """Add an organization type at the end of the list. Commits."""
+    from allies.organizations.models import OrganizationType
+
+    name = name.strip()
+    exists = db.session.scalar(
+        db.select(OrganizationType).where(db.func.lower(OrganizationType.name) == name.lower())
+    )
+    if exists is not None:
+        raise OperationError("That type already exists.")
+    position = db.session.scalar(db.select(db.func.max(OrganizationType.position))) or 0
+    org_type = OrganizationType(name=name, position=position + 1)
+    db.session.add(org_type)
+    record_event(org_type, "type_added", staff=staff, to_state=name[:40])
+    db.session.commit()
+    return org_type
+
+
+def set_organization_type_enabled(org_type, enabled: bool, *, staff) -> None:
+    """Hide a type from the form (Allies keep it) or show it again. Commits."""
+    org_type.is_enabled = enabled
+    record_event(org_type, "type_enabled" if enabled else "type_disabled", staff=staff)
+    db.session.commit()

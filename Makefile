@@ -1,0 +1,44 @@
+# Allies: `make run` serves the app with its scheduler; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Migrate, create the first admin (password printed once) and demo data, then serve the web app
+# and the reminder scheduler side by side; Ctrl-C stops both.
+run: install
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi bootstrap
+	@echo "Allies is at http://$(HOST):$(PORT)/  (staff: http://$(HOST):$(PORT)/staff/sign-in)"
+	@trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/flask --app wsgi scheduler & scheduler=$$!; \
+	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check allies jobs tests bench wsgi.py
+	$(BIN)/ruff format --check allies jobs tests bench wsgi.py
+
+format: install
+	$(BIN)/ruff format allies jobs tests bench wsgi.py
+	$(BIN)/ruff check --fix allies jobs tests bench wsgi.py
+
+test: install lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/reminders.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

@@ -1,0 +1,47 @@
+"""Reads for the review queue and the dashboard."""
+
+from sqlalchemy.orm import joinedload
+
+from allies.applications.models import OPEN_STATES, Application
+from allies.extensions import db
+
+
+def applications_in(state: str, limit: int = 200) -> list[Application]:
+    """Applications in ``state`` ("open" = waiting): waiting ones oldest first, others newest."""
+    query = db.select(Application).options(
+        joinedload(Application.organization), joinedload(Application.duplicate_of)
+    )
+    if state == "open":
+        query = query.where(Application.state.in_(OPEN_STATES)).order_by(Application.submitted_at)
+    elif state == "all":
+        query = query.order_by(Application.submitted_at.desc())
+    else:
+        query = query.where(Application.state == state).order_by(
+            Application.decided_at.desc(), Application.submitted_at.desc()
+        )
+    return list(db.session.scalars(query.limit(limit)))
+
+
+def recent_decisions(limit: int = 10) -> list[Application]:
+    """The latest approvals and declines."""
+    return list(
+        db.session.scalars(
+            db.select(Application)
+            .options(joinedload(Application.organization), joinedload(Application.decided_by))
+            .where(Application.state.in_(("approved", "declined", "withdrawn")))
+            .order_by(Application.decided_at.desc().nulls_last(), Application.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def waiting_counts() -> dict[str, int]:
+    """How many new applications and renewals are waiting."""
+    rows = db.session.execute(
+        db.select(Application.kind, db.func.count(Application.id))
+        .where(Application.state.in_(OPEN_STATES))
+        .group_by(Application.kind)
+    ).all()
+    counts = {"new": 0, "renewal": 0}
+    counts.update(dict(rows))
+    return counts

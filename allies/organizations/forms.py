@@ -1,0 +1,104 @@
+"""Forms for the public profile and contacts, shared by applying, renewing and staff editing."""
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from itsdangerous import BadSignature, URLSafeSerializer
+from wtforms import EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
+
+from allies.extensions import db
+from allies.organizations.models import CONTACT_ROLES, DESCRIPTION_MAX, OrganizationType
+from allies.organizations.profile import LogoError, clean_website, store_logo
+
+
+def _logo_signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="allies-accepted-logo")
+
+
+def type_choices() -> list[tuple[int, str]]:
+    """The enabled organization types for a select, in admin order."""
+    rows = db.session.scalars(
+        db.select(OrganizationType)
+        .where(OrganizationType.is_enabled)
+        .order_by(OrganizationType.position, OrganizationType.name)
+    )
+    return [(0, "Choose a type…")] + [(row.id, row.name) for row in rows]
+
+
+def _required_type(form, field):
+    if not field.data:
+        raise ValidationError("Choose the type of organization.")
+
+
+def _website(form, field):
+    try:
+        field.data = clean_website(field.data or "")
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class ProfileForm(FlaskForm):
+    """The public profile: what the recognition page shows."""
+
+    name = StringField("Organization name", validators=[InputRequired(), Length(max=200)])
+    website = StringField(
+        "Website", validators=[InputRequired(), Length(max=500), _website],
+        description="The address of your organization's site, starting with https://",
+    )
+    type_id = SelectField("Type of organization", coerce=int, validators=[_required_type])
+    city = StringField("City", validators=[InputRequired(), Length(max=120)])
+    region = StringField("State, province or region", validators=[Optional(), Length(max=120)])
+    country = StringField("Country", validators=[InputRequired(), Length(max=120)])
+    description = TextAreaField(
+        "Short public description",
+        validators=[InputRequired(), Length(max=DESCRIPTION_MAX)],
+        description=f"Shown on the public Allies page. Up to {DESCRIPTION_MAX} characters.",
+    )
+    logo = FileField(
+        "Logo (optional)", description="PNG, JPEG or WebP, up to 2 MB. We resize it to 800 pixels."
+    )
+    accepted_logo = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.type_id.choices = type_choices()
+        self.logo_filename = None
+
+    def validate_logo(self, field):
+        """Store a new upload at once, so a later error elsewhere never asks for it again."""
+        upload = field.data
+        if upload is not None and getattr(upload, "filename", ""):
+            try:
+                self.logo_filename = store_logo(upload.stream)
+            except LogoError as exc:
+                raise ValidationError(str(exc)) from None
+            self.accepted_logo.data = _logo_signer().dumps(self.logo_filename)
+        elif self.accepted_logo.data:
+            try:
+                self.logo_filename = _logo_signer().loads(self.accepted_logo.data)
+            except BadSignature:
+                self.accepted_logo.data = ""
+
+    def profile_data(self) -> dict:
+        """The cleaned profile fields, as operations take them."""
+        return {
+            "name": self.name.data.strip(),
+            "website": self.website.data,
+            "type_id": self.type_id.data or None,
+            "city": self.city.data.strip(),
+            "region": (self.region.data or "").strip(),
+            "country": self.country.data.strip(),
+            "description": self.description.data.strip(),
+            "logo_filename": self.logo_filename,
+        }
+
+
+class ContactForm(FlaskForm):
+    """A person at the organization (never public)."""
+
+    role = SelectField("Role", choices=[(r, r.title()) for r in CONTACT_ROLES])
+    name = StringField("Full name", validators=[InputRequired(), Length(max=200)])
+    title = StringField("Job title", validators=[Optional(), Length(max=200)])
+    email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
+    phone = StringField("Phone (optional)", validators=[Optional(), Length(max=60)])

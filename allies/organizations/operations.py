@@ -1,0 +1,97 @@
+"""Changes to an organization's profile and contacts, and emailed sign-in links."""
+
+from flask import url_for
+
+from allies.errors import OperationError
+from allies.extensions import db
+from allies.mail.outbox import queue_email
+from allies.organizations.access import make_link_token
+from allies.organizations.models import CONTACT_ROLES, Contact, Organization
+from allies.organizations.profile import normalize_name, website_domain
+from allies.staff.audit import record_event
+
+PROFILE_FIELDS = ("name", "website", "type_id", "city", "region", "country", "description")
+
+
+def apply_profile(organization: Organization, profile: dict) -> None:
+    """Stage profile changes (a new logo only when one was given); the caller commits."""
+    for field in PROFILE_FIELDS:
+        if field in profile:
+            setattr(organization, field, profile[field])
+    if profile.get("logo_filename"):
+        organization.logo_filename = profile["logo_filename"]
+    organization.normalized_name = normalize_name(organization.name)
+    organization.website_domain = website_domain(organization.website)
+
+
+def update_profile(organization: Organization, profile: dict, *, actor: str, staff=None) -> None:
+    """Change the public profile. Commits."""
+    apply_profile(organization, profile)
+    record_event(organization, "profile_updated", staff=staff, actor=actor)
+    db.session.commit()
+
+
+def remove_logo(organization: Organization, *, staff) -> None:
+    """Take the logo off the public profile. Commits."""
+    organization.logo_filename = None
+    record_event(organization, "logo_removed", staff=staff)
+    db.session.commit()
+
+
+def add_contact(organization: Organization, fields: dict, *, actor: str, staff=None) -> Contact:
+    """Add a contact with a role (primary, signatory, communications). Commits."""
+    if fields.get("role") not in CONTACT_ROLES:
+        raise OperationError("Choose a role for the contact.")
+    contact = Contact(
+        organization=organization,
+        role=fields["role"],
+        name=fields["name"].strip(),
+        title=(fields.get("title") or "").strip(),
+        email=fields["email"].strip().lower(),
+        phone=(fields.get("phone") or "").strip(),
+    )
+    db.session.add(contact)
+    record_event(organization, "contact_added", staff=staff, actor=actor, to_state=contact.role,
+                 reason=contact.email)
+    db.session.commit()
+    return contact
+
+
+def remove_contact(contact: Contact, *, actor: str, staff=None) -> None:
+    """Disable a contact; the last enabled primary contact cannot be removed. Commits."""
+    organization = contact.organization
+    if contact.role == "primary":
+        others = [c for c in organization.contacts if c.role == "primary" and c.is_enabled and c.id != contact.id]
+        if not others:
+            raise OperationError("An organization needs a primary contact; add another one first.")
+    contact.is_enabled = False
+    record_event(organization, "contact_removed", staff=staff, actor=actor, from_state=contact.role,
+                 reason=contact.email)
+    db.session.commit()
+
+
+def send_sign_in_link(email: str, *, next_path: str | None = None) -> bool:
+    """Email a sign-in link to every enabled contact with ``email``. Commits.
+
+    Returns whether anyone was found, for logging only: the page says the same either way.
+    """
+    contacts = list(
+        db.session.scalars(
+            db.select(Contact).where(
+                Contact.email == (email or "").strip().lower(), Contact.is_enabled
+            )
+        )
+    )
+    for contact in contacts:
+        token = make_link_token(contact, "sign-in")
+        link = url_for("portal.follow_link", token=token, next=next_path, _external=True)
+        queue_email(
+            contact.email,
+            "sign_in_link",
+            f"Your sign-in link for {contact.organization.name}",
+            contact=contact,
+            organization=contact.organization,
+            link=link,
+        )
+    db.session.commit()
+    return bool(contacts)

@@ -1,0 +1,103 @@
+"""Staff forms: sign-in, accounts, texts, settings, organization types."""
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from allies.staff.models import ROLES
+from allies.staff.operations import MIN_PASSWORD_LENGTH
+
+ROLE_CHOICES = [(role, role.title()) for role in ROLES]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
+    remember = BooleanField("Keep me signed in on this device")
+
+
+class StaffUserForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    password = PasswordField(
+        "Password",
+        validators=[InputRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        description=f"At least {MIN_PASSWORD_LENGTH} characters. Share it with them privately.",
+    )
+
+
+class EditStaffUserForm(FlaskForm):
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    enabled = BooleanField("Account enabled (unticking signs them out everywhere)")
+    new_password = PasswordField(
+        "New password (leave empty to keep)",
+        validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+    )
+
+
+class StatementForm(FlaskForm):
+    text = TextAreaField("Text", validators=[InputRequired(), Length(max=10000)])
+
+
+def _offsets(form, field):
+    try:
+        values = sorted({int(part) for part in field.data.replace(" ", "").split(",") if part}, reverse=True)
+    except ValueError:
+        raise ValidationError("Enter whole numbers of days separated by commas, e.g. 90, 30, 7.") from None
+    if not values or any(v < 1 or v > 365 for v in values):
+        raise ValidationError("Each offset must be between 1 and 365 days.")
+    field.parsed = values
+
+
+class SettingsForm(FlaskForm):
+    alliance_name = StringField("Alliance name", validators=[InputRequired(), Length(max=200)])
+    alliance_short_name = StringField("Short name", validators=[InputRequired(), Length(max=40)])
+    alliance_tagline = StringField("Tagline", validators=[Optional(), Length(max=300)])
+    contact_email = EmailField("Public contact email", validators=[InputRequired(), Email()])
+    brand_color = StringField(
+        "Brand colour",
+        validators=[InputRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Use a colour like #0b5563.")],
+    )
+    accent_color = StringField(
+        "Accent colour",
+        validators=[InputRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Use a colour like #c2410c.")],
+    )
+    reminder_hour = IntegerField(
+        "Daily reminder run at (hour, 0–23, alliance time zone)",
+        validators=[InputRequired(), NumberRange(0, 23)],
+    )
+    reminder_offsets = StringField(
+        "Reminders before the end (days, comma-separated)", validators=[InputRequired(), _offsets]
+    )
+    grace_days = IntegerField(
+        "Grace period after the end (days)", validators=[InputRequired(), NumberRange(0, 365)]
+    )
+    digest_weekday = SelectField(
+        "Weekly staff digest on", coerce=int, choices=list(enumerate(WEEKDAYS))
+    )
+    staff_digest_email = EmailField(
+        "Staff notifications to (empty: every staff member)", validators=[Optional(), Email()]
+    )
+
+
+class OrganizationTypeForm(FlaskForm):
+    name = StringField("New type", validators=[InputRequired(), Length(max=120)])
