@@ -58,7 +58,7 @@ class ApplicationForm(ProfileForm, EndorsementFields):
     contact_name = StringField("Your full name", validators=[InputRequired(), Length(max=200)])
     contact_title = StringField("Your job title", validators=[InputRequired(), Length(max=200)])
     contact_email = EmailField(
-        "Your email", validators=[InputRequired(), Email(), Length(max=254)],
+        "Your email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)],
         description="We send a private link to follow the application to this address.",
     )
     contact_phone = StringField("Phone (optional)", validators=[Optional(), Length(max=60)])
@@ -98,7 +98,7 @@ class RenewalForm(ProfileForm, EndorsementFields):
 class StaffRenewalForm(EndorsementFields, FlaskForm):
     """Staff record a renewal signed on paper, on the Ally's behalf."""
 
-    signer_email = EmailField("Signer's email", validators=[InputRequired(), Email()])
+    signer_email = EmailField("Signer's email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org.")])
     signed_on = DateField("Date signed", validators=[InputRequired()])
 
 
@@ -115,7 +115,7 @@ class WithdrawForm(FlaskForm):
 
 
 class RequestLinkForm(FlaskForm):
-    email = EmailField("Email address", validators=[InputRequired(), Email(), Length(max=254)])
+    email = EmailField("Email address", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)])
 
 
 class ApproveForm(FlaskForm):

@@ -100,5 +100,5 @@ class ContactForm(FlaskForm):
     role = SelectField("Role", choices=[(r, r.title()) for r in CONTACT_ROLES])
     name = StringField("Full name", validators=[InputRequired(), Length(max=200)])
     title = StringField("Job title", validators=[Optional(), Length(max=200)])
-    email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
+    email = EmailField("Email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)])
     phone = StringField("Phone (optional)", validators=[Optional(), Length(max=60)])

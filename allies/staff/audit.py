@@ -14,15 +14,19 @@ def record_event(
     to_state: str | None = None,
     reason: str = "",
     ip: str | None = None,
+    subject_type: str | None = None,
 ) -> AuditEvent:
-    """Stage an audit event about ``subject`` (a model instance with an id); the caller commits."""
-    if subject.id is None:
+    """Stage an audit event about ``subject`` (a model instance with an id); the caller commits.
+
+    For things without an integer id (settings), pass ``subject=None`` and a ``subject_type``.
+    """
+    if subject is not None and subject.id is None:
         db.session.flush()
     event = AuditEvent(
         staff_id=staff.id if staff is not None else None,
         actor=actor or (staff.label if staff is not None else "system"),
-        subject_type=subject.__tablename__,
-        subject_id=subject.id,
+        subject_type=subject_type or subject.__tablename__,
+        subject_id=subject.id if subject is not None else 0,
         action=action,
         from_state=from_state,
         to_state=to_state,

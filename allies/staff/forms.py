@@ -24,6 +24,7 @@ from allies.staff.models import ROLES
 from allies.staff.operations import MIN_PASSWORD_LENGTH
 
 ROLE_CHOICES = [(role, role.title()) for role in ROLES]
+PASSWORD_MESSAGE = f"Use at least {MIN_PASSWORD_LENGTH} characters."
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
@@ -34,12 +35,15 @@ class SignInForm(FlaskForm):
 
 
 class StaffUserForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired(), Email(), Length(max=254)])
+    email = EmailField("Email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)])
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     role = SelectField("Role", choices=ROLE_CHOICES)
     password = PasswordField(
         "Password",
-        validators=[InputRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        validators=[
+            InputRequired(),
+            Length(min=MIN_PASSWORD_LENGTH, max=200, message=PASSWORD_MESSAGE),
+        ],
         description=f"At least {MIN_PASSWORD_LENGTH} characters. Share it with them privately.",
     )
 
@@ -50,7 +54,7 @@ class EditStaffUserForm(FlaskForm):
     enabled = BooleanField("Account enabled (unticking signs them out everywhere)")
     new_password = PasswordField(
         "New password (leave empty to keep)",
-        validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200, message=PASSWORD_MESSAGE)],
     )
 
 
@@ -72,7 +76,7 @@ class SettingsForm(FlaskForm):
     alliance_name = StringField("Alliance name", validators=[InputRequired(), Length(max=200)])
     alliance_short_name = StringField("Short name", validators=[InputRequired(), Length(max=40)])
     alliance_tagline = StringField("Tagline", validators=[Optional(), Length(max=300)])
-    contact_email = EmailField("Public contact email", validators=[InputRequired(), Email()])
+    contact_email = EmailField("Public contact email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org.")])
     brand_color = StringField(
         "Brand colour",
         validators=[InputRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Use a colour like #0b5563.")],
@@ -95,7 +99,7 @@ class SettingsForm(FlaskForm):
         "Weekly staff digest on", coerce=int, choices=list(enumerate(WEEKDAYS))
     )
     staff_digest_email = EmailField(
-        "Staff notifications to (empty: every staff member)", validators=[Optional(), Email()]
+        "Staff notifications to (empty: every staff member)", validators=[Optional(), Email("Enter a valid email address, like name@example.org.")]
     )
 
 

@@ -88,16 +88,14 @@ def set_staff_password(user: StaffUser, password: str, *, staff) -> None:
 
 def save_settings(values: dict, *, staff) -> None:
     """An admin saves alliance settings; each change is audited. Commits."""
-    from allies.staff.models import Setting
     from allies.staff.settings import all_settings, set_setting
 
     before = all_settings()
     for key, value in values.items():
         if before.get(key) != value:
             set_setting(key, value)
-            db.session.flush()
             record_event(
-                db.session.get(Setting, key), "setting_changed", staff=staff,
+                None, "setting_changed", subject_type="setting", staff=staff,
                 from_state=str(before.get(key))[:40], to_state=str(value)[:40], reason=key,
             )
     db.session.commit()
