@@ -62,6 +62,8 @@ def configure(app, test_config=None) -> None:
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("ALLIES")
+        # from_prefixed_env strips the prefix; ALLIES_ENV keeps its full name here.
+        app.config["ALLIES_ENV"] = app.config.pop("ENV", app.config["ALLIES_ENV"])
         if os.environ.get("DATABASE_URL"):
             app.config["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
         if os.environ.get("SECRET_KEY"):

@@ -1,8 +1,286 @@
-"""The schedule (filled in by the schedule work)."""
+"""The schedule: ``flask --app wsgi scheduler`` runs it as one process of its own.
+
+It holds no rule. The daily sweep job calls ``allies.reminders.operations.run_sweep`` and the
+delivery job calls ``allies.mail.sender.deliver_pending``, each inside an app context. Only this
+command starts a scheduler: nothing happens on import, so web workers never run jobs. Before
+declaring any job the process takes the single-scheduler lock (allies/reminders/lock.py); a
+second copy waits, logging, until the first stops.
+"""
+
+import importlib
+import logging
+import signal
+import threading
+import time
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import click
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import current_app
+from flask.cli import with_appcontext
+
+log = logging.getLogger("allies.scheduler")
+
+SWEEP_JOB = "daily-sweep"
+CATCH_UP_JOB = "catch-up-sweep"
+DELIVERY_JOB = "deliver-outbox"
+LOCK_JOB = "renew-lock"
+REFRESH_JOB = "refresh-schedule"
+DELIVERY_SECONDS = 10
+REFRESH_MINUTES = 5
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+# Two sweep jobs of one process (the daily one and a catch-up) never overlap.
+_sweep_running = threading.Lock()
+
+
+def load_sender():
+    """``allies.mail.sender`` if it is installed, else None (imported lazily)."""
+    try:
+        module = importlib.import_module("allies.mail.sender")
+    except ModuleNotFoundError as exc:
+        if exc.name == "allies.mail.sender":
+            return None
+        raise
+    return module if hasattr(module, "deliver_pending") else None
+
+
+def sweep_job(app, today: date | None = None):
+    """The daily job: run the reminder sweep as of today in the alliance's time zone."""
+    from allies.reminders.operations import run_sweep
+    from allies.timeutil import alliance_today
+
+    if not _sweep_running.acquire(blocking=False):
+        log.info("a sweep is already running in this process; skipping")
+        return None
+    try:
+        with app.app_context():
+            result = run_sweep(today or alliance_today())
+            log.info(
+                "sweep as of %s queued %d%s",
+                result.as_of,
+                result.count,
+                f", {len(result.errors)} errors" if result.errors else "",
+            )
+            return result
+    finally:
+        _sweep_running.release()
+
+
+def delivery_job(app):
+    """Deliver what is waiting in the outbox, if the sender module exists."""
+    sender = load_sender()
+    if sender is None:
+        return None
+    with app.app_context():
+        return sender.deliver_pending()
+
+
+def catch_up_needed(now_local: datetime, reminder_hour: int, done_today: bool) -> bool:
+    """Whether to sweep at start: today's sweep has not run and its hour has passed."""
+    return not done_today and now_local.hour >= reminder_hour
+
+
+def _sweep_trigger(hour: int, zone: ZoneInfo) -> CronTrigger:
+    return CronTrigger(hour=hour, minute=0, timezone=zone)
+
+
+def build_scheduler(app, lock) -> BlockingScheduler:
+    """The process's schedule: the daily sweep, outbox delivery, lock renewal, a catch-up."""
+    from allies.reminders.operations import completed_sweep_on
+    from allies.staff.settings import get_setting
+
+    zone = ZoneInfo(app.config["TIMEZONE"])
+    with app.app_context():
+        hour = int(get_setting("reminder_hour"))
+        now_local = datetime.now(zone)
+        done_today = completed_sweep_on(now_local.date())
+    scheduler = BlockingScheduler(timezone=zone)
+    scheduler.add_job(
+        sweep_job,
+        _sweep_trigger(hour, zone),
+        args=[app],
+        id=SWEEP_JOB,
+        name="daily reminder sweep",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=MISFIRE_GRACE_SECONDS,
+        replace_existing=True,
+    )
+    if load_sender() is not None:
+        scheduler.add_job(
+            delivery_job,
+            IntervalTrigger(seconds=DELIVERY_SECONDS, timezone=zone),
+            args=[app],
+            id=DELIVERY_JOB,
+            name="deliver the outbox",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=DELIVERY_SECONDS * 3,
+            replace_existing=True,
+        )
+    else:
+        log.warning("allies.mail.sender is not installed: the outbox is not delivered")
+    scheduler.add_job(
+        _renew_lock,
+        IntervalTrigger(seconds=max(1, lock.lease_seconds // 3), timezone=zone),
+        args=[lock, scheduler],
+        id=LOCK_JOB,
+        name="renew the scheduler lock",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        _refresh_schedule,
+        IntervalTrigger(minutes=REFRESH_MINUTES, timezone=zone),
+        args=[app, scheduler, zone],
+        id=REFRESH_JOB,
+        name="follow the reminder hour setting",
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+    )
+    if catch_up_needed(now_local, hour, done_today):
+        log.info("today's sweep has not run and %02d:00 has passed: sweeping now", hour)
+        scheduler.add_job(
+            sweep_job,
+            DateTrigger(run_date=now_local, timezone=zone),
+            args=[app],
+            id=CATCH_UP_JOB,
+            name="catch-up sweep",
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            replace_existing=True,
+        )
+    log.info("daily sweep at %02d:00 %s", hour, zone.key)
+    return scheduler
+
+
+def _renew_lock(lock, scheduler) -> None:
+    """Keep the lock; if it was lost, stop running jobs at once (the command waits for it again)."""
+    if not lock.renew():
+        log.error("lost the scheduler lock: stopping the jobs")
+        scheduler.shutdown(wait=False)
+
+
+def _refresh_schedule(app, scheduler, zone: ZoneInfo) -> None:
+    """Move the daily sweep when an admin changes the reminder hour."""
+    from allies.staff.settings import get_setting
+
+    with app.app_context():
+        hour = int(get_setting("reminder_hour"))
+    job = scheduler.get_job(SWEEP_JOB)
+    if job is not None and str(job.trigger) != str(_sweep_trigger(hour, zone)):
+        log.info("reminder hour is now %02d:00: rescheduling the sweep", hour)
+        job.reschedule(_sweep_trigger(hour, zone))
+
+
+def wait_for_lock(lock, *, retry_seconds: float, timeout: float | None, stop: threading.Event) -> bool:
+    """Try the lock until it is ours (True), or until ``timeout`` or a stop signal (False)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    logged = False
+    while not stop.is_set():
+        if lock.acquire():
+            log.info("holding the scheduler lock (%s) as %s", lock.kind, lock.holder)
+            return True
+        if not logged:
+            holder = lock.current_holder()
+            log.info(
+                "another scheduler is active%s; waiting (retrying every %gs)",
+                f" ({holder})" if holder else "",
+                retry_seconds,
+            )
+            logged = True
+        if deadline is not None and time.monotonic() >= deadline:
+            log.warning("gave up waiting for the scheduler lock")
+            return False
+        stop.wait(retry_seconds)
+    return False
+
+
+def run_once(app, today: date | None) -> None:
+    """One sweep and one delivery, printing what the sweep queued (for operators and tests)."""
+    result = sweep_job(app, today)
+    if result is not None:
+        for line in result.lines:
+            click.echo(str(line))
+        for error in result.errors:
+            click.echo(f"error {error}", err=True)
+        click.echo(f"queued {result.count}")
+    delivered = delivery_job(app)
+    if delivered is not None:
+        click.echo(f"delivered {delivered}")
+
+
+def _configure_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    # APScheduler logs every run of the 10-second delivery job at INFO.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
 @click.command("scheduler")
-def scheduler_command():
-    """Run the schedule as its own process."""
+@click.option("--once", is_flag=True, help="Take the lock, run one sweep and one delivery, exit.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="With --once: sweep as of this day instead of today.",
+)
+@click.option(
+    "--retry-seconds", type=float, default=15.0, show_default=True,
+    help="How often a waiting scheduler retries the lock.",
+)
+@click.option(
+    "--lock-timeout", type=float, default=None,
+    help="Give up (exit 1) after waiting this many seconds for the lock (default: wait).",
+)
+@with_appcontext
+def scheduler_command(once, today, retry_seconds, lock_timeout):
+    """Run the schedule as its own process (one per deployment; a second copy waits)."""
+    from allies.extensions import db
+    from allies.reminders.lock import SchedulerLock
+
+    _configure_logging()
+    app = current_app._get_current_object()
+    stop = threading.Event()
+    running: dict[str, BlockingScheduler] = {}
+
+    def on_signal(signum, _frame):
+        log.info("signal %s: stopping", signum)
+        stop.set()
+        scheduler = running.get("scheduler")
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    lock = SchedulerLock(db.engine)
+    try:
+        if not wait_for_lock(lock, retry_seconds=retry_seconds, timeout=lock_timeout, stop=stop):
+            raise SystemExit(0 if stop.is_set() else 1)
+        if once:
+            run_once(app, today.date() if today else None)
+            return
+        while not stop.is_set():
+            scheduler = build_scheduler(app, lock)
+            running["scheduler"] = scheduler
+            scheduler.start()  # blocks until a signal, or the lock is lost
+            running.pop("scheduler", None)
+            if stop.is_set():
+                break
+            lock.release()
+            if not wait_for_lock(lock, retry_seconds=retry_seconds, timeout=None, stop=stop):
+                break
+    finally:
+        lock.release()
+        with app.app_context():
+            db.session.remove()
+        log.info("scheduler stopped")
