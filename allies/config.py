@@ -26,7 +26,7 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
     "LOGO_MAX_BYTES": 2 * 1024 * 1024,
     "LOGO_MAX_SIDE": 800,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": "allies+db://",
     "RATELIMIT_HEADERS_ENABLED": True,
     "SIGN_IN_RATE_LIMIT": "10 per minute;50 per hour",
     "SESSION_COOKIE_HTTPONLY": True,
@@ -71,8 +71,8 @@ def configure(app, test_config=None) -> None:
     else:
         app.config.from_mapping(test_config)
     if app.config["ALLIES_ENV"] == "production":
-        app.config.setdefault("SESSION_COOKIE_SECURE", True)
-        app.config.setdefault("REMEMBER_COOKIE_SECURE", True)
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
         app.config["PREFERRED_URL_SCHEME"] = "https"
     elif not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)

@@ -23,8 +23,8 @@ def unsafe_settings(config) -> list[str]:
         problems.append("SESSION_COOKIE_SECURE is off: cookies would travel over plain HTTP.")
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory"):
         problems.append(
-            "Rate limits are counted in memory: set ALLIES_RATELIMIT_STORAGE_URI to Redis "
-            "so every worker shares them."
+            "Rate limits are counted in each worker's memory: use allies+db:// (the default) "
+            "or redis://… so every worker shares them."
         )
     if not config.get("MAIL_SERVER"):
         problems.append("MAIL_SERVER is not set: email is only written to files.")

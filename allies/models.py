@@ -17,3 +17,4 @@ from allies.organizations.models import (  # noqa: F401
 )
 from allies.reminders.models import Reminder, SchedulerLease, StaffDigest, SweepRun  # noqa: F401
 from allies.staff.models import AuditEvent, Setting, StaffUser  # noqa: F401
+from allies.staff.ratelimit import RateLimitCounter  # noqa: F401

@@ -122,5 +122,7 @@ def init_app(app) -> None:
         return error_page(
             500,
             "Something went wrong",
-            "Nothing was saved. Please try again; if it keeps happening, contact the alliance.",
+            "The request did not complete. A change is saved whole or not at all, so nothing "
+            "was half-saved: please check the page and try again. If it keeps happening, "
+            "contact the alliance.",
         )

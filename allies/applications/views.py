@@ -111,6 +111,7 @@ def review(application_id: int):
 
 
 def _decided(application: Application, action, form, message: str):
+    application_id = application.id  # read before the commit expires it
     if form.validate_on_submit():
         try:
             action()
@@ -119,7 +120,7 @@ def _decided(application: Application, action, form, message: str):
             flash(str(exc), "error")
         else:
             flash(message, "success")
-            return redirect(url_for(".review", application_id=application.id))
+            return redirect(url_for(".review", application_id=application_id))
     return None
 
 

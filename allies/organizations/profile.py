@@ -96,8 +96,10 @@ def store_logo(stream) -> str:
                     image = image.convert("RGB")
                 elif image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
                     image = image.convert("RGBA")
+                # Pillow would copy comments, EXIF and profiles from ``info`` into the new file.
+                image.info = {}
                 out = io.BytesIO()
-                image.save(out, format=fmt)  # a fresh encode carries no EXIF or text chunks
+                image.save(out, format=fmt)
     except LogoError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -1,0 +1,528 @@
+"""The daily reminder sweep: decide from the agreements what is due, and queue it exactly once.
+
+``run_sweep(today)`` is the whole daily job. It looks only at agreements with a reminder due in
+the days since the last completed sweep (indexed range queries on ``agreement.end_date``), so its
+work grows with what is due, not with the table. Each reminder is a ``reminder`` row, unique on
+(agreement, kind), written in one transaction with its outbox message: a second sweep, at the
+same time or later, adds nothing.
+"""
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
+from urllib.parse import quote, urlsplit
+
+from flask import current_app
+from sqlalchemy import exists, func, update
+from sqlalchemy.orm import aliased, selectinload
+from werkzeug.routing import BuildError
+
+from allies.agreements.models import Agreement
+from allies.agreements.terms import lapse_date
+from allies.applications.models import OPEN_STATES, Application
+from allies.extensions import db
+from allies.mail.models import OutboxMessage
+from allies.mail.outbox import queue_email
+from allies.organizations.access import make_link_token
+from allies.organizations.models import Contact, Organization
+from allies.reminders.lock import insert_ignoring_conflict
+from allies.reminders.models import Reminder, StaffDigest, SweepRun
+from allies.reminders.schedule import (
+    END_DAY,
+    LAPSE,
+    STAFF_DIGEST,
+    days_before_end,
+    digest_is_due,
+    end_date_ranges,
+    is_renewal_prompt,
+    latest_due,
+    normalize_offsets,
+    sweep_window,
+    week_start,
+)
+from allies.staff.models import StaffUser
+from allies.staff.settings import all_settings
+from allies.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(hours=36)
+DIGEST_ENDING_DAYS = 30
+DIGEST_LIST_LIMIT = 25
+_CHUNK = 500
+
+
+class SweepLine(NamedTuple):
+    """One message the sweep queued (or, in a dry run, would queue)."""
+
+    agreement_id: int | None
+    kind: str
+    to_addr: str
+    subject: str
+
+    def __str__(self) -> str:
+        target = f"agreement {self.agreement_id}" if self.agreement_id is not None else "staff"
+        return f"{self.kind} {target} to {self.to_addr}: {self.subject}"
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did: the messages, what it skipped and why, and any errors."""
+
+    as_of: date
+    dry_run: bool
+    window: tuple[date, date]
+    lines: list[SweepLine] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    run_id: int | None = None
+
+    @property
+    def count(self) -> int:
+        """How many messages were queued (or would be)."""
+        return len(self.lines)
+
+    def summary(self) -> dict:
+        """The run's summary as stored on its SweepRun row."""
+        return {
+            "window": [self.window[0].isoformat(), self.window[1].isoformat()],
+            "queued": dict(Counter(line.kind for line in self.lines)),
+            "skipped": dict(self.skipped),
+            "errors": self.errors[:20],
+        }
+
+
+@dataclass
+class _Due:
+    """A reminder the sweep has decided to send, with what the message needs."""
+
+    agreement_id: int
+    kind: str
+    due_on: date
+    end_date: date
+    organization_name: str
+    contact_id: int
+    contact_email: str
+    contact_name: str
+    renewal_pending: bool
+
+
+def run_sweep(today: date, *, dry_run: bool = False) -> SweepResult:
+    """Queue every reminder and the staff digest due by ``today``. Commits per message.
+
+    With ``dry_run`` nothing is written: the result lists what would be queued.
+    """
+    settings = all_settings()
+    offsets = normalize_offsets(settings["reminder_offsets"])
+    grace_days = int(settings["grace_days"])
+    window = sweep_window(today, last_completed_as_of())
+    result = SweepResult(as_of=today, dry_run=dry_run, window=window)
+    run = None
+    if not dry_run:
+        run = SweepRun(as_of=today, started_at=utcnow())
+        db.session.add(run)
+        db.session.flush()
+        result.run_id = run.id
+        db.session.commit()
+
+    for item in _due_reminders(today, window, grace_days, offsets, result):
+        subject = reminder_subject(item.kind, item.organization_name, item.end_date, today)
+        line = SweepLine(item.agreement_id, item.kind, item.contact_email, subject)
+        if dry_run:
+            result.lines.append(line)
+            continue
+        try:
+            if _queue_reminder(item, subject, today, grace_days):
+                result.lines.append(line)
+            else:
+                result.skipped["already queued"] += 1
+        except Exception as exc:
+            db.session.rollback()
+            log.exception("reminder %s for agreement %s failed", item.kind, item.agreement_id)
+            result.errors.append(f"{item.kind} agreement {item.agreement_id}: {exc!r}")
+
+    try:
+        _sweep_digest(today, settings, result)
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("the staff digest failed")
+        result.errors.append(f"{STAFF_DIGEST}: {exc!r}")
+
+    if run is not None:
+        # A run with errors is not complete: the next one covers its days again.
+        db.session.execute(
+            update(SweepRun)
+            .where(SweepRun.id == result.run_id)
+            .values(
+                finished_at=None if result.errors else utcnow(),
+                queued=result.count,
+                summary=json.dumps(result.summary()),
+            )
+        )
+        db.session.commit()
+    return result
+
+
+def last_completed_as_of() -> date | None:
+    """The day the most recently completed (non-dry) sweep ran as of, or None."""
+    return db.session.scalar(
+        db.select(SweepRun.as_of)
+        .where(SweepRun.finished_at.is_not(None))
+        .order_by(SweepRun.finished_at.desc(), SweepRun.id.desc())
+        .limit(1)
+    )
+
+
+def completed_sweep_on(day: date) -> bool:
+    """Whether a sweep as of ``day`` has completed (the scheduler's catch-up check)."""
+    return (
+        db.session.scalar(
+            db.select(SweepRun.id)
+            .where(SweepRun.as_of == day, SweepRun.finished_at.is_not(None))
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _chunks(items: list, size: int = _CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _candidates(window: tuple[date, date], grace_days: int, offsets) -> list[tuple[int, date]]:
+    """(id, end date) of live agreements with a reminder due in ``window``: indexed range scans."""
+    successor = aliased(Agreement)
+    renewed = exists().where(successor.previous_id == Agreement.id)
+    rows: list[tuple[int, date]] = []
+    for low, high in end_date_ranges(window[0], window[1], grace_days, offsets):
+        rows.extend(
+            db.session.execute(
+                db.select(Agreement.id, Agreement.end_date).where(
+                    Agreement.end_date.between(low, high),
+                    Agreement.terminated_on.is_(None),
+                    ~renewed,
+                )
+            ).tuples()
+        )
+    return rows
+
+
+def _due_reminders(
+    today: date, window: tuple[date, date], grace_days: int, offsets, result: SweepResult
+) -> list[_Due]:
+    """The reminders to send today: per agreement only the latest that is due, never one that is
+    earlier than (or the same as) a reminder it already has, and no renewal prompt while a
+    renewal waits for review."""
+    wanted: dict[int, tuple[str, date, date]] = {}
+    for agreement_id, end in _candidates(window, grace_days, offsets):
+        found = latest_due(end, grace_days, offsets, today)
+        if found is not None and found[1] >= window[0]:
+            wanted[agreement_id] = (found[0], found[1], end)
+    if not wanted:
+        return []
+
+    latest_sent: dict[int, date] = {}
+    pending_renewal: set[int] = set()
+    for chunk in _chunks(list(wanted)):
+        latest_sent.update(
+            db.session.execute(
+                db.select(Reminder.agreement_id, func.max(Reminder.due_on))
+                .where(Reminder.agreement_id.in_(chunk))
+                .group_by(Reminder.agreement_id)
+            ).all()
+        )
+        pending_renewal.update(
+            db.session.scalars(
+                db.select(Application.renews_agreement_id).where(
+                    Application.kind == "renewal",
+                    Application.state.in_(OPEN_STATES),
+                    Application.renews_agreement_id.in_(chunk),
+                )
+            )
+        )
+
+    to_load = []
+    for agreement_id, (kind, due_on, _end) in wanted.items():
+        if agreement_id in latest_sent and latest_sent[agreement_id] >= due_on:
+            continue  # sent already, or a later reminder went out
+        if is_renewal_prompt(kind) and agreement_id in pending_renewal:
+            result.skipped["renewal waiting for review"] += 1
+            continue
+        to_load.append(agreement_id)
+
+    due: list[_Due] = []
+    for chunk in _chunks(to_load):
+        agreements = db.session.scalars(
+            db.select(Agreement)
+            .where(Agreement.id.in_(chunk))
+            .options(selectinload(Agreement.organization).selectinload(Organization.contacts))
+        )
+        for agreement in agreements:
+            contact = agreement.organization.contact_for("primary")
+            if contact is None or not contact.email:
+                result.skipped["no contact"] += 1
+                continue
+            kind, due_on, end = wanted[agreement.id]
+            due.append(
+                _Due(
+                    agreement_id=agreement.id,
+                    kind=kind,
+                    due_on=due_on,
+                    end_date=end,
+                    organization_name=agreement.organization.name,
+                    contact_id=contact.id,
+                    contact_email=contact.email,
+                    contact_name=contact.name,
+                    renewal_pending=agreement.id in pending_renewal,
+                )
+            )
+    due.sort(key=lambda item: (item.end_date, item.agreement_id))
+    return due
+
+
+def long_date(day: date) -> str:
+    """A date as the emails write it: 28 February 2027."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"
+
+
+def reminder_subject(kind: str, organization_name: str, end: date, today: date) -> str:
+    """The subject line of a reminder of ``kind`` sent on ``today``."""
+    if kind == LAPSE:
+        return f"{organization_name}: your Ally agreement has lapsed"
+    if kind == END_DAY or end <= today:
+        return f"{organization_name}: your Ally agreement ends today"
+    return (
+        f"{organization_name}: your Ally agreement ends in {_days((end - today).days)} "
+        f"({long_date(end)})"
+    )
+
+
+def renewal_url(token: str, agreement_id: int) -> str:
+    """The absolute URL of a renewal link, on PUBLIC_BASE_URL (the sweep has no request)."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    parts = urlsplit(base)
+    adapter = current_app.url_map.bind(
+        parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme or "http"
+    )
+    try:
+        next_path = adapter.build("portal.renew", {"agreement_id": agreement_id})
+        return adapter.build(
+            "portal.follow_link", {"token": token, "next": next_path}, force_external=True
+        )
+    except BuildError:
+        # The portal views are not registered (yet): the same URL, built by hand.
+        return f"{base}/my/link/{token}?next={quote(f'/my/renew/{agreement_id}', safe='/')}"
+
+
+def _queue_reminder(item: _Due, subject: str, today: date, grace_days: int) -> bool:
+    """Write the reminder row and its message in one transaction; False if it already exists."""
+    reminder_id = db.session.execute(
+        insert_ignoring_conflict(
+            Reminder.__table__,
+            {
+                "agreement_id": item.agreement_id,
+                "kind": item.kind,
+                "due_on": item.due_on,
+                "queued_at": utcnow(),
+            },
+            ["agreement_id", "kind"],
+            db.session.get_bind().dialect.name,
+        ).returning(Reminder.id)
+    ).scalar()
+    if reminder_id is None:  # another sweep got there first
+        db.session.rollback()
+        return False
+    contact = db.session.get(Contact, item.contact_id)
+    agreement = db.session.get(Agreement, item.agreement_id)
+    token = make_link_token(contact, "renewal", agreement=agreement)
+    days_left = (item.end_date - today).days
+    message = queue_email(
+        item.contact_email,
+        "reminder",
+        subject,
+        kind=item.kind,
+        organization_name=item.organization_name,
+        contact_name=item.contact_name,
+        end_date=long_date(item.end_date),
+        days_left=days_left,
+        days_left_text=_days(max(days_left, 0)),
+        offset=days_before_end(item.kind),
+        is_lapse=item.kind == LAPSE,
+        is_end_day=item.kind == END_DAY or days_left <= 0,
+        grace_days=grace_days,
+        grace_end=long_date(lapse_date(item.end_date, grace_days) - timedelta(days=1)),
+        renewal_pending=item.renewal_pending,
+        renewal_url=renewal_url(token, item.agreement_id),
+    )
+    db.session.flush()
+    db.session.execute(
+        update(Reminder).where(Reminder.id == reminder_id).values(outbox_message_id=message.id)
+    )
+    db.session.commit()
+    return True
+
+
+def digest_recipients(settings: dict) -> list[str]:
+    """Who receives the staff digest: the configured address(es), or every enabled staff user."""
+    configured = [
+        part.strip() for part in (settings.get("staff_digest_email") or "").split(",") if part.strip()
+    ]
+    if configured:
+        return configured
+    return list(
+        db.session.scalars(
+            db.select(StaffUser.email).where(StaffUser.is_enabled).order_by(StaffUser.id)
+        )
+    )
+
+
+def staff_digest_contents(today: date) -> dict:
+    """What the weekly digest reports: waiting applications and renewals, agreements ending
+    within 30 days, and failed emails (each list capped, with its full count)."""
+
+    def waiting(kind: str):
+        query = db.select(Application).where(
+            Application.kind == kind, Application.state.in_(OPEN_STATES)
+        )
+        count = db.session.scalar(db.select(func.count()).select_from(query.subquery()))
+        rows = db.session.scalars(
+            query.options(selectinload(Application.organization))
+            .order_by(Application.submitted_at, Application.id)
+            .limit(DIGEST_LIST_LIMIT)
+        ).all()
+        return count, rows
+
+    applications_count, applications = waiting("new")
+    renewals_count, renewals = waiting("renewal")
+    successor = aliased(Agreement)
+    ending = db.select(Agreement).where(
+        Agreement.end_date.between(today, today + timedelta(days=DIGEST_ENDING_DAYS)),
+        Agreement.terminated_on.is_(None),
+        ~exists().where(successor.previous_id == Agreement.id),
+    )
+    ending_count = db.session.scalar(db.select(func.count()).select_from(ending.subquery()))
+    ending_rows = db.session.scalars(
+        ending.options(selectinload(Agreement.organization))
+        .order_by(Agreement.end_date, Agreement.id)
+        .limit(DIGEST_LIST_LIMIT)
+    ).all()
+    failed = db.select(OutboxMessage).where(OutboxMessage.status == "failed")
+    failed_count = db.session.scalar(db.select(func.count()).select_from(failed.subquery()))
+    failed_rows = db.session.scalars(
+        failed.order_by(OutboxMessage.id.desc()).limit(DIGEST_LIST_LIMIT)
+    ).all()
+    return {
+        "today": today,
+        "applications": [(a.organization.name, a.submitted_at.date()) for a in applications],
+        "applications_count": applications_count,
+        "renewals": [(a.organization.name, a.submitted_at.date()) for a in renewals],
+        "renewals_count": renewals_count,
+        "ending": [(a.organization.name, long_date(a.end_date)) for a in ending_rows],
+        "ending_count": ending_count,
+        "failed": [(m.to_addr, m.subject, m.last_error) for m in failed_rows],
+        "failed_count": failed_count,
+        "limit": DIGEST_LIST_LIMIT,
+    }
+
+
+def digest_subject(settings: dict, monday: date) -> str:
+    """The subject line of the digest for the week starting ``monday``."""
+    return f"{settings['alliance_short_name']} Allies: weekly digest, week of {long_date(monday)}"
+
+
+def _sweep_digest(today: date, settings: dict, result: SweepResult) -> None:
+    """Queue the week's staff digest once, on or after the digest weekday."""
+    if not digest_is_due(today, settings["digest_weekday"]):
+        return
+    monday = week_start(today)
+    if db.session.scalar(db.select(StaffDigest.id).where(StaffDigest.week_start == monday)):
+        return
+    recipients = digest_recipients(settings)
+    if not recipients:
+        result.skipped["digest without recipients"] += 1
+        return
+    subject = digest_subject(settings, monday)
+    lines = [SweepLine(None, STAFF_DIGEST, address, subject) for address in recipients]
+    if result.dry_run:
+        result.lines.extend(lines)
+        return
+    digest_id = db.session.execute(
+        insert_ignoring_conflict(
+            StaffDigest.__table__,
+            {"week_start": monday, "queued_at": utcnow()},
+            ["week_start"],
+            db.session.get_bind().dialect.name,
+        ).returning(StaffDigest.id)
+    ).scalar()
+    if digest_id is None:
+        db.session.rollback()
+        return
+    contents = staff_digest_contents(today)
+    for address in recipients:
+        queue_email(address, STAFF_DIGEST, subject, week_start=long_date(monday), **contents)
+    db.session.commit()
+    result.lines.extend(lines)
+
+
+def sweep_health(now: datetime | None = None) -> dict:
+    """For the staff dashboard: when the sweep last completed, what it queued, and whether it is
+    stale (never completed, or not for more than 36 hours)."""
+    now = now or utcnow()
+    last = db.session.scalar(
+        db.select(SweepRun)
+        .where(SweepRun.finished_at.is_not(None))
+        .order_by(SweepRun.finished_at.desc(), SweepRun.id.desc())
+        .limit(1)
+    )
+    latest = db.session.scalar(
+        db.select(SweepRun).order_by(SweepRun.started_at.desc(), SweepRun.id.desc()).limit(1)
+    )
+    summary = json.loads(last.summary) if last is not None and last.summary else {}
+    unfinished = latest if latest is not None and latest.finished_at is None else None
+    unfinished_summary = (
+        json.loads(unfinished.summary) if unfinished is not None and unfinished.summary else {}
+    )
+    return {
+        "last_finished_at": last.finished_at if last else None,
+        "last_as_of": last.as_of if last else None,
+        "queued": last.queued if last else 0,
+        "queued_by_kind": summary.get("queued", {}),
+        "skipped": summary.get("skipped", {}),
+        "stale": last is None or now - last.finished_at > STALE_AFTER,
+        "hours_since": round((now - last.finished_at).total_seconds() / 3600, 1) if last else None,
+        "unfinished_started_at": unfinished.started_at if unfinished else None,
+        "unfinished_errors": unfinished_summary.get("errors", []),
+    }
+
+
+def reminders_for_agreement(agreement_id: int) -> list[Reminder]:
+    """Every reminder queued for an agreement, in the order they fell due, with its message."""
+    return list(
+        db.session.scalars(
+            db.select(Reminder)
+            .where(Reminder.agreement_id == agreement_id)
+            .options(selectinload(Reminder.outbox_message))
+            .order_by(Reminder.due_on, Reminder.id)
+        )
+    )
+
+
+def reminders_for_organization(organization_id: int) -> list[Reminder]:
+    """Every reminder queued for any of an organization's terms, oldest first."""
+    return list(
+        db.session.scalars(
+            db.select(Reminder)
+            .join(Agreement, Reminder.agreement_id == Agreement.id)
+            .where(Agreement.organization_id == organization_id)
+            .options(selectinload(Reminder.outbox_message))
+            .order_by(Reminder.due_on, Reminder.id)
+        )
+    )
