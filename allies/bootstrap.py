@@ -47,7 +47,12 @@ CONFERENCES = (
         "Chicago, IL, USA",
         "450+",
     ),
-    (2018, "Sharing Strategies for Health Equity: Social Medicine in Action", "Churchrock, NM, USA", "400+"),
+    (
+        2018,
+        "Sharing Strategies for Health Equity: Social Medicine in Action",
+        "Churchrock, NM, USA",
+        "400+",
+    ),
     (
         2019,
         "Sustaining the Global Struggle for Health Equity Locally: Building Across Difference",
@@ -89,5 +94,7 @@ def create_first_admin(email: str = "admin@example.org") -> tuple[str, str] | No
     from allies.staff.operations import create_staff_user
 
     password = secrets.token_urlsafe(12)
-    create_staff_user(email=email, name="Administrator", role="admin", password=password, staff=None)
+    create_staff_user(
+        email=email, name="Administrator", role="admin", password=password, staff=None
+    )
     return email, password

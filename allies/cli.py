@@ -50,6 +50,7 @@ def demo_command():
 
 users_group = AppGroup("users", help="Manage staff accounts.")
 
+
 @users_group.command("create")
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice(["reviewer", "admin"]), default="reviewer")

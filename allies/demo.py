@@ -17,43 +17,103 @@ from allies.timeutil import alliance_today
 
 # (name, website, type, city, region, country, description, months since the term started)
 DEMO_ALLIES = (
-    ("The American Academy of Family Physicians", "https://www.aafp.org", "Professional association",
-     "Leawood", "KS", "USA",
-     "A national association of family doctors working for comprehensive, continuing care for "
-     "every community.", 4),
-    ("The Anchor Institutions Task Force (AITF)", "https://www.margainc.com/aitf/", "Network or coalition",
-     "New York", "NY", "USA",
-     "A network of leaders helping universities, hospitals and other anchor institutions invest "
-     "in the communities around them.", 22),
-    ("The Albert Schweitzer Fellowship", "https://www.schweitzerfellowship.org", "Nonprofit or foundation",
-     "Boston", "MA", "USA",
-     "Mentored service fellowships that build graduate students' skills to meet the health needs "
-     "of underserved people.", 12),
-    ("The American Medical Student Association (AMSA)", "https://www.amsa.org", "Student organization",
-     "Sterling", "VA", "USA",
-     "A student-led association working for better care for all people and a more humane "
-     "medical education.", 24),
-    ("Cambridge Health Alliance (CHA)", "https://www.challiance.org", "Health system or hospital",
-     "Cambridge", "MA", "USA",
-     "A public health system serving diverse communities north of Boston with coordinated, "
-     "compassionate care.", 27),
-    ("The Camden Coalition", "https://camdenhealth.org", "Community organization",
-     "Camden", "NJ", "USA",
-     "Person-centred programmes and new models of care for people facing chronic illness and "
-     "social barriers to health.", 30),
-    ("The Network Towards Unity for Health (TUFH)", "https://tufh.org", "Network or coalition",
-     "Bern", "", "Switzerland",
-     "An international network for equitable, community-oriented health services, education and "
-     "research.", 8),
-    ("The Organization for Associate Degree Nursing (OADN)", "https://www.oadn.org", "Professional association",
-     "Lexington", "KY", "USA",
-     "Leadership in associate degree nursing education, keeping a diverse pathway into the "
-     "nursing profession open.", 15),
+    (
+        "The American Academy of Family Physicians",
+        "https://www.aafp.org",
+        "Professional association",
+        "Leawood",
+        "KS",
+        "USA",
+        "A national association of family doctors working for comprehensive, continuing care for "
+        "every community.",
+        4,
+    ),
+    (
+        "The Anchor Institutions Task Force (AITF)",
+        "https://www.margainc.com/aitf/",
+        "Network or coalition",
+        "New York",
+        "NY",
+        "USA",
+        "A network of leaders helping universities, hospitals and other anchor institutions invest "
+        "in the communities around them.",
+        22,
+    ),
+    (
+        "The Albert Schweitzer Fellowship",
+        "https://www.schweitzerfellowship.org",
+        "Nonprofit or foundation",
+        "Boston",
+        "MA",
+        "USA",
+        "Mentored service fellowships that build graduate students' skills to meet the health needs "
+        "of underserved people.",
+        12,
+    ),
+    (
+        "The American Medical Student Association (AMSA)",
+        "https://www.amsa.org",
+        "Student organization",
+        "Sterling",
+        "VA",
+        "USA",
+        "A student-led association working for better care for all people and a more humane "
+        "medical education.",
+        24,
+    ),
+    (
+        "Cambridge Health Alliance (CHA)",
+        "https://www.challiance.org",
+        "Health system or hospital",
+        "Cambridge",
+        "MA",
+        "USA",
+        "A public health system serving diverse communities north of Boston with coordinated, "
+        "compassionate care.",
+        27,
+    ),
+    (
+        "The Camden Coalition",
+        "https://camdenhealth.org",
+        "Community organization",
+        "Camden",
+        "NJ",
+        "USA",
+        "Person-centred programmes and new models of care for people facing chronic illness and "
+        "social barriers to health.",
+        30,
+    ),
+    (
+        "The Network Towards Unity for Health (TUFH)",
+        "https://tufh.org",
+        "Network or coalition",
+        "Bern",
+        "",
+        "Switzerland",
+        "An international network for equitable, community-oriented health services, education and "
+        "research.",
+        8,
+    ),
+    (
+        "The Organization for Associate Degree Nursing (OADN)",
+        "https://www.oadn.org",
+        "Professional association",
+        "Lexington",
+        "KY",
+        "USA",
+        "Leadership in associate degree nursing education, keeping a diverse pathway into the "
+        "nursing profession open.",
+        15,
+    ),
 )
 
 DEMO_APPLICANT = (
-    "People Power Health", "https://peoplepowerhealth.org", "Community organization",
-    "Boston", "MA", "USA",
+    "People Power Health",
+    "https://peoplepowerhealth.org",
+    "Community organization",
+    "Boston",
+    "MA",
+    "USA",
     "Bringing community organizing to health professionals and growing a community of health "
     "activists who learn from each other.",
 )
@@ -61,22 +121,37 @@ DEMO_APPLICANT = (
 
 def demo_is_loaded() -> bool:
     """Whether the demo organizations are already present."""
-    return db.session.scalar(
-        db.select(Organization.id).where(Organization.website_domain == "aafp.org")
-    ) is not None
+    return (
+        db.session.scalar(
+            db.select(Organization.id).where(Organization.website_domain == "aafp.org")
+        )
+        is not None
+    )
 
 
 def _organization(name, website, type_name, city, region, country, description) -> Organization:
-    org_type = db.session.scalar(db.select(OrganizationType).where(OrganizationType.name == type_name))
+    org_type = db.session.scalar(
+        db.select(OrganizationType).where(OrganizationType.name == type_name)
+    )
     organization = Organization(
-        name=name, slug=unique_slug(name, Organization), normalized_name=normalize_name(name),
-        website=website, website_domain=website_domain(website), type=org_type,
-        city=city, region=region, country=country, description=description,
+        name=name,
+        slug=unique_slug(name, Organization),
+        normalized_name=normalize_name(name),
+        website=website,
+        website_domain=website_domain(website),
+        type=org_type,
+        city=city,
+        region=region,
+        country=country,
+        description=description,
     )
     domain = website_domain(website).split("/")[0]
     contact = Contact(
-        organization=organization, role="primary", name="Demo Contact",
-        title="Partnerships Lead", email=f"partnerships@{domain}",
+        organization=organization,
+        role="primary",
+        name="Demo Contact",
+        title="Partnerships Lead",
+        email=f"partnerships@{domain}",
     )
     db.session.add_all([organization, contact])
     return organization
@@ -87,17 +162,27 @@ def _application(organization: Organization, state: str, submitted_days_ago: int
     contact = organization.contacts[0]
     today = alliance_today()
     application = Application(
-        kind="new", organization=organization, contact=contact, state=state,
+        kind="new",
+        organization=organization,
+        contact=contact,
+        state=state,
         support_statement="We teach and practise social medicine with our members and partners.",
     )
     application.submitted_at = _days_ago(today, submitted_days_ago)
     db.session.add(application)
-    db.session.add(Endorsement(
-        application=application, mission_version_id=texts["mission"].id,
-        vision_version_id=texts["vision"].id, values_version_id=texts["values"].id,
-        signer_name=contact.name, signer_title="Executive Director", signer_email=contact.email,
-        signed_at=application.submitted_at, ip="127.0.0.1",
-    ))
+    db.session.add(
+        Endorsement(
+            application=application,
+            mission_version_id=texts["mission"].id,
+            vision_version_id=texts["vision"].id,
+            values_version_id=texts["values"].id,
+            signer_name=contact.name,
+            signer_title="Executive Director",
+            signer_email=contact.email,
+            signed_at=application.submitted_at,
+            ip="127.0.0.1",
+        )
+    )
     return application
 
 
@@ -115,11 +200,14 @@ def load_demo() -> str:
         start = today - relativedelta(months=months)
         application = _application(organization, "approved", (today - start).days + 20)
         db.session.flush()
-        agreement = start_agreement(organization, start, staff=None, application=application,
-                                    note="demo data")
+        agreement = start_agreement(
+            organization, start, staff=None, application=application, note="demo data"
+        )
         if months >= 24 and name.startswith("The Camden"):
             db.session.flush()
-            renew_agreement(agreement, approved_on=agreement.end_date - timedelta(days=20), staff=None)
+            renew_agreement(
+                agreement, approved_on=agreement.end_date - timedelta(days=20), staff=None
+            )
     _application(_organization(*DEMO_APPLICANT), "submitted", 3)
     db.session.commit()
     return f"Loaded demo data: {len(DEMO_ALLIES)} organizations with agreements, 1 pending application."

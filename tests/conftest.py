@@ -147,7 +147,10 @@ class Factory:
         with self.app.app_context():
             user = create_staff_user(
                 email=email or f"{role}{self.counter}@alliance.example.org",
-                name=f"{role.title()} {self.counter}", role=role, password=password, staff=None,
+                name=f"{role.title()} {self.counter}",
+                role=role,
+                password=password,
+                staff=None,
             )
             return user.id, user.email, password
 
@@ -165,19 +168,27 @@ class Factory:
                     "name": name,
                     "website": website or f"https://org{self.counter}.example.org",
                     "type_id": None,
-                    "city": "Boston", "region": "MA", "country": "USA",
+                    "city": "Boston",
+                    "region": "MA",
+                    "country": "USA",
                     "description": f"{name} trains health professionals.",
                     "logo_filename": None,
                     **profile,
                 },
-                {"name": "Pat Contact", "title": "Director",
-                 "email": email or f"contact{self.counter}@example.org", "phone": ""},
+                {
+                    "name": "Pat Contact",
+                    "title": "Director",
+                    "email": email or f"contact{self.counter}@example.org",
+                    "phone": "",
+                },
                 "We support the mission.",
                 EndorsementInput(
                     version_ids={k: v.id for k, v in texts.items()},
                     endorsed={k: True for k in texts},
-                    signer_name="Sam Signer", signer_title="CEO",
-                    signer_email=email or f"contact{self.counter}@example.org", ip="127.0.0.1",
+                    signer_name="Sam Signer",
+                    signer_title="CEO",
+                    signer_email=email or f"contact{self.counter}@example.org",
+                    ip="127.0.0.1",
                 ),
             )
             return application.id

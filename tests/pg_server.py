@@ -50,16 +50,41 @@ class ThrowAwayPostgres:
         port = _free_port()
         try:
             subprocess.run(
-                [*self.as_user, self.initdb, "-D", data, "-U", "allies", "-A", "trust", "-E", "UTF8"],
-                check=True, capture_output=True, timeout=120,
+                [
+                    *self.as_user,
+                    self.initdb,
+                    "-D",
+                    data,
+                    "-U",
+                    "allies",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
             subprocess.run(
-                [*self.as_user, self.pg_ctl, "-D", data, "-l", os.path.join(self.folder, "log"),
-                 "-w", "-t", "60", "-o",
-                 f"-p {port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
-                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-                 "start"],
-                check=True, capture_output=True, timeout=120,
+                [
+                    *self.as_user,
+                    self.pg_ctl,
+                    "-D",
+                    data,
+                    "-l",
+                    os.path.join(self.folder, "log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
+                    "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+                    "start",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
             )
         except (subprocess.SubprocessError, OSError) as exc:
             output = getattr(exc, "stderr", b"") or b""
@@ -79,8 +104,17 @@ class ThrowAwayPostgres:
         """Stop the server and delete its folder."""
         if self.folder and self.url:
             subprocess.run(
-                [*self.as_user, self.pg_ctl, "-D", os.path.join(self.folder, "data"), "-m", "immediate", "stop"],
-                capture_output=True, timeout=60,
+                [
+                    *self.as_user,
+                    self.pg_ctl,
+                    "-D",
+                    os.path.join(self.folder, "data"),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+                capture_output=True,
+                timeout=60,
             )
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)

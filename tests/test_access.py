@@ -16,7 +16,8 @@ def _url_for_rule(rule) -> str:
 
 def _rules(app, method):
     return [
-        rule for rule in app.url_map.iter_rules()
+        rule
+        for rule in app.url_map.iter_rules()
         if method in rule.methods and rule.endpoint != "static"
     ]
 
@@ -50,7 +51,8 @@ def test_anonymous_users_cannot_reach_any_staff_page(app, client, method):
 def test_reviewers_cannot_reach_admin_pages(app, client, auth, method):
     auth.login("reviewer")
     admin_rules = [
-        rule for rule in _rules(app, method)
+        rule
+        for rule in _rules(app, method)
         if _is_staff(rule) and app.view_functions[rule.endpoint].required_role == "admin"
     ]
     assert admin_rules, "there are admin pages"

@@ -7,8 +7,13 @@ from allies.staff.models import StaffUser
 
 def test_config_from_test_mapping(app):
     assert app.testing
-    assert not create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "k" * 40,
-                           "INSTANCE_PATH": app.instance_path}).testing
+    assert not create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SECRET_KEY": "k" * 40,
+            "INSTANCE_PATH": app.instance_path,
+        }
+    ).testing
 
 
 def test_bootstrap_creates_one_admin_and_prints_its_password_once(runner, app):
@@ -36,10 +41,15 @@ def test_demo_loads_allies_at_different_ages_and_one_applicant(runner, client):
 
 
 def test_users_create_cli(runner, app):
-    result = runner.invoke(args=["users", "create", "--email", "Ops@Example.org", "--role", "admin"])
+    result = runner.invoke(
+        args=["users", "create", "--email", "Ops@Example.org", "--role", "admin"]
+    )
     assert result.exit_code == 0, result.output
     assert "Password (shown once):" in result.output
     with app.app_context():
-        assert db.session.scalar(db.select(StaffUser.role).where(StaffUser.email == "ops@example.org")) == "admin"
+        assert (
+            db.session.scalar(db.select(StaffUser.role).where(StaffUser.email == "ops@example.org"))
+            == "admin"
+        )
     again = runner.invoke(args=["users", "create", "--email", "ops@example.org"])
     assert again.exit_code != 0 and "already exists" in again.output

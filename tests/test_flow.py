@@ -60,7 +60,9 @@ def links_in_outbox(app, to_addr: str) -> list[str]:
         bodies = db.session.scalars(
             db.select(OutboxMessage.body_text).where(OutboxMessage.to_addr == to_addr)
         ).all()
-    return [link for body in bodies for link in re.findall(r"http://allies\.test/my/link/\S+", body)]
+    return [
+        link for body in bodies for link in re.findall(r"http://allies\.test/my/link/\S+", body)
+    ]
 
 
 def test_apply_review_approve_then_listed(app, client, auth):
@@ -115,14 +117,20 @@ def test_declined_is_not_listed_and_the_reason_is_emailed(app, client, auth, fac
     application_id = factory.application(name="Declined Org", email="no@declined.example.org")
     auth.login("reviewer")
     empty = client.post(f"/staff/applications/{application_id}/decline", data={"reason": ""})
-    assert empty.status_code == 400 and "A reason is required to decline." in empty.get_data(as_text=True)
-    client.post(f"/staff/applications/{application_id}/decline", data={"reason": "Outside our field."})
+    assert empty.status_code == 400 and "A reason is required to decline." in empty.get_data(
+        as_text=True
+    )
+    client.post(
+        f"/staff/applications/{application_id}/decline", data={"reason": "Outside our field."}
+    )
     assert "Declined Org" not in listed_names(client)
     assert "Declined Org" not in client.get("/allies").get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Application, application_id).state == "declined"
         bodies = db.session.scalars(
-            db.select(OutboxMessage.body_text).where(OutboxMessage.to_addr == "no@declined.example.org")
+            db.select(OutboxMessage.body_text).where(
+                OutboxMessage.to_addr == "no@declined.example.org"
+            )
         ).all()
         assert any("Outside our field." in body for body in bodies)
 
@@ -140,15 +148,21 @@ def test_question_answer_and_withdraw_through_the_status_link(app, client, auth,
     assert client.get(path).status_code == 200  # a GET only shows the button (mail scanners)
     token_path = path.split("?")[0]
     response = client.post(token_path, data={"next": f"/my/applications/{application_id}"})
-    assert response.status_code == 302 and response.location.endswith(f"/my/applications/{application_id}")
+    assert response.status_code == 302 and response.location.endswith(
+        f"/my/applications/{application_id}"
+    )
     page = client.get(f"/my/applications/{application_id}").get_data(as_text=True)
     assert "Who funds you?" in page
 
-    client.post(f"/my/applications/{application_id}", data={"action": "answer", "answer-body": "Members."})
+    client.post(
+        f"/my/applications/{application_id}", data={"action": "answer", "answer-body": "Members."}
+    )
     with app.app_context():
         assert db.session.get(Application, application_id).state == "submitted"
     missing = client.post(f"/my/applications/{application_id}", data={"action": "withdraw"})
-    assert missing.status_code == 400 and "Tick the box to confirm." in missing.get_data(as_text=True)
+    assert missing.status_code == 400 and "Tick the box to confirm." in missing.get_data(
+        as_text=True
+    )
     client.post(
         f"/my/applications/{application_id}",
         data={"action": "withdraw", "withdraw-confirm": "y", "withdraw-reason": "Not now"},
@@ -172,15 +186,21 @@ def test_sign_in_request_answers_the_same_for_known_and_unknown(app, client, fac
 
 def test_duplicate_application_is_accepted_and_flagged(app, client, auth, factory):
     factory.ally(name="The Camden Coalition", website="https://camdenhealth.org")
-    by_domain = factory.application(name="Camden Health Partners", website="https://www.camdenhealth.org/apply")
-    by_name = factory.application(name="Camden Coalition, Inc.", website="https://other.example.net")
+    by_domain = factory.application(
+        name="Camden Health Partners", website="https://www.camdenhealth.org/apply"
+    )
+    by_name = factory.application(
+        name="Camden Coalition, Inc.", website="https://other.example.net"
+    )
     fresh = factory.application(name="Entirely New Org", website="https://new.example.net")
     with app.app_context():
         assert db.session.get(Application, by_domain).duplicate_reason == "same website domain"
         assert db.session.get(Application, by_name).duplicate_reason == "same name"
         assert db.session.get(Application, fresh).duplicate_of_id is None
     auth.login("reviewer")
-    assert "Possible duplicate" in client.get(f"/staff/applications/{by_domain}").get_data(as_text=True)
+    assert "Possible duplicate" in client.get(f"/staff/applications/{by_domain}").get_data(
+        as_text=True
+    )
 
 
 def test_statement_edit_makes_a_version_and_applications_keep_theirs(app, client, auth, factory):

@@ -19,10 +19,23 @@ def field_error(html: str, field_id: str) -> str:
 
 def test_empty_application_marks_every_required_field(client):
     html = client.post("/apply", data={}).get_data(as_text=True)
-    for field_id in ("name", "website", "type_id", "city", "country", "description",
-                     "contact_name", "contact_title", "contact_email", "support_statement",
-                     "endorse_mission", "endorse_vision", "endorse_values", "signer_name",
-                     "signer_title"):
+    for field_id in (
+        "name",
+        "website",
+        "type_id",
+        "city",
+        "country",
+        "description",
+        "contact_name",
+        "contact_title",
+        "contact_email",
+        "support_statement",
+        "endorse_mission",
+        "endorse_vision",
+        "endorse_values",
+        "signer_name",
+        "signer_title",
+    ):
         assert field_error(html, field_id), field_id
     assert field_error(html, "endorse_values") == "Please endorse the values."
     assert field_error(html, "region") == ""  # optional
@@ -51,7 +64,10 @@ def test_websites_must_be_http(app, client, website, message):
 def test_bare_domain_gets_https(app, client):
     client.post("/apply", data=application_form(app, website="equity.example.org"))
     with app.app_context():
-        assert db.session.scalar(db.select(Application)).organization.website == "https://equity.example.org"
+        assert (
+            db.session.scalar(db.select(Application)).organization.website
+            == "https://equity.example.org"
+        )
 
 
 def test_typed_values_are_kept_after_an_error(app, client):
@@ -61,11 +77,15 @@ def test_typed_values_are_kept_after_an_error(app, client):
     assert 'value="Health Equity Collective"' in html
     assert "Our &lt;b&gt;work&lt;/b&gt; &amp; more" in html
     assert 'value="Dana Rivera"' in html
-    assert re.search(r'id="endorse_mission"[^>]*checked', html) or re.search(r'checked[^>]*id="endorse_mission"', html)
+    assert re.search(r'id="endorse_mission"[^>]*checked', html) or re.search(
+        r'checked[^>]*id="endorse_mission"', html
+    )
 
 
 def test_description_limit(app, client):
-    html = client.post("/apply", data=application_form(app, description="x" * 501)).get_data(as_text=True)
+    html = client.post("/apply", data=application_form(app, description="x" * 501)).get_data(
+        as_text=True
+    )
     assert "500" in field_error(html, "description")
 
 
@@ -133,14 +153,25 @@ def test_logo_over_two_megabytes_is_refused(app, client):
 def test_staff_sign_in_gives_one_message_for_any_failure(client, factory):
     _id, email, _password = factory.staff("reviewer")
     wrong = client.post("/staff/sign-in", data={"email": email, "password": "wrong-password"})
-    unknown = client.post("/staff/sign-in", data={"email": "who@example.org", "password": "wrong-password"})
+    unknown = client.post(
+        "/staff/sign-in", data={"email": "who@example.org", "password": "wrong-password"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     message = "The email or password is not right."
     assert message in wrong.get_data(as_text=True) and message in unknown.get_data(as_text=True)
     assert f'value="{email}"' in wrong.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("target", ["https://evil.example", "//evil.example", "/\\evil.example", "////evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "////evil.example",
+        "javascript:alert(1)",
+    ],
+)
 def test_next_only_goes_to_local_paths(client, factory, target):
     _id, email, password = factory.staff("reviewer")
     response = client.post(
@@ -153,18 +184,29 @@ def test_next_only_goes_to_local_paths(client, factory, target):
 def test_next_local_path_is_followed(client, factory):
     _id, email, password = factory.staff("reviewer")
     response = client.post(
-        "/staff/sign-in", query_string={"next": "/staff/applications"}, data={"email": email, "password": password}
+        "/staff/sign-in",
+        query_string={"next": "/staff/applications"},
+        data={"email": email, "password": password},
     )
     assert response.location.endswith("/staff/applications")
 
 
 def test_settings_reject_bad_offsets_and_colours(client, auth):
     auth.login("admin")
-    response = client.post("/staff/settings", data={
-        "alliance_name": "SMA", "alliance_short_name": "SMA", "contact_email": "a@example.org",
-        "brand_color": "red", "accent_color": "#112233", "reminder_hour": "8",
-        "reminder_offsets": "90, soon", "grace_days": "30", "digest_weekday": "0",
-    })
+    response = client.post(
+        "/staff/settings",
+        data={
+            "alliance_name": "SMA",
+            "alliance_short_name": "SMA",
+            "contact_email": "a@example.org",
+            "brand_color": "red",
+            "accent_color": "#112233",
+            "reminder_hour": "8",
+            "reminder_offsets": "90, soon",
+            "grace_days": "30",
+            "digest_weekday": "0",
+        },
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Use a colour like" in field_error(html, "brand_color")
@@ -174,11 +216,20 @@ def test_settings_reject_bad_offsets_and_colours(client, auth):
 
 def test_settings_save(app, client, auth):
     auth.login("admin")
-    response = client.post("/staff/settings", data={
-        "alliance_name": "Health Alliance", "alliance_short_name": "HA", "contact_email": "a@example.org",
-        "brand_color": "#123456", "accent_color": "#112233", "reminder_hour": "7",
-        "reminder_offsets": "60,14, 3", "grace_days": "15", "digest_weekday": "2",
-    })
+    response = client.post(
+        "/staff/settings",
+        data={
+            "alliance_name": "Health Alliance",
+            "alliance_short_name": "HA",
+            "contact_email": "a@example.org",
+            "brand_color": "#123456",
+            "accent_color": "#112233",
+            "reminder_hour": "7",
+            "reminder_offsets": "60,14, 3",
+            "grace_days": "15",
+            "digest_weekday": "2",
+        },
+    )
     assert response.status_code == 302
     with app.app_context():
         from allies.staff.settings import all_settings
@@ -191,7 +242,9 @@ def test_settings_save(app, client, auth):
 
 def test_staff_user_form_errors(client, auth):
     auth.login("admin")
-    response = client.post("/staff/users", data={"email": "bad", "role": "admin", "password": "short"})
+    response = client.post(
+        "/staff/users", data={"email": "bad", "role": "admin", "password": "short"}
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert field_error(html, "email") and "at least 10" in field_error(html, "password")

@@ -14,7 +14,7 @@ from allies.extensions import db
 from allies.organizations.access import InvalidLink, consume_link_token, make_link_token
 from allies.organizations.models import Contact, Organization
 from allies.timeutil import utcnow
-from tests.test_flow import application_form, png_bytes
+from tests.test_flow import application_form
 
 # ---------------------------------------------------------------- cookies and sessions
 
@@ -39,7 +39,8 @@ def test_session_cookie_flags(client, factory):
 
 def test_production_cookies_are_secure(app_config):
     app_config.update(
-        ALLIES_ENV="production", SECRET_KEY="k3Y-" + "abcdefghijklmnopqrstuvwxyz0123456789",
+        ALLIES_ENV="production",
+        SECRET_KEY="k3Y-" + "abcdefghijklmnopqrstuvwxyz0123456789",
     )
     app_config["ALLOW_SQLITE_IN_PRODUCTION"] = True
     app = create_app(app_config)
@@ -74,7 +75,9 @@ def test_disabling_an_account_ends_its_sessions(app, client, auth, factory):
     victim.post("/staff/sign-in", data={"email": email, "password": password})
     assert victim.get("/staff").status_code == 200
     auth.login("admin")
-    client.post(f"/staff/users/{user_id}", data={"name": "R", "role": "reviewer"})  # enabled unticked
+    client.post(
+        f"/staff/users/{user_id}", data={"name": "R", "role": "reviewer"}
+    )  # enabled unticked
     assert victim.get("/staff").status_code == 302
     again = victim.post("/staff/sign-in", data={"email": email, "password": password})
     assert again.status_code == 401
@@ -84,11 +87,23 @@ def test_disabling_an_account_ends_its_sessions(app, client, auth, factory):
 
 
 def test_security_headers_on_every_response(client):
-    for path in ("/", "/allies", "/allies.json", "/apply", "/staff/sign-in", "/missing", "/theme.css"):
+    for path in (
+        "/",
+        "/allies",
+        "/allies.json",
+        "/apply",
+        "/staff/sign-in",
+        "/missing",
+        "/theme.css",
+    ):
         headers = client.get(path).headers
         csp = headers["Content-Security-Policy"]
-        for directive in ("default-src 'self'", "object-src 'none'", "base-uri 'none'",
-                          "frame-ancestors 'none'"):
+        for directive in (
+            "default-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ):
             assert directive in csp, (path, directive)
         assert "unsafe-inline" not in csp
         assert headers["X-Content-Type-Options"] == "nosniff"
@@ -273,14 +288,25 @@ HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
 def test_user_text_is_escaped_on_every_page(app, client, auth, factory):
     org_id, _agreement = factory.ally(
-        name="Evil " + HOSTILE, description="About " + HOSTILE, city=HOSTILE, email="evil@example.org"
+        name="Evil " + HOSTILE,
+        description="About " + HOSTILE,
+        city=HOSTILE,
+        email="evil@example.org",
     )
     with app.app_context():
         slug = db.session.get(Organization, org_id).slug
         application_id = db.session.scalar(sa.select(Application.id))
     auth.login("admin")
-    pages = ["/", "/allies", f"/allies/{slug}", "/staff", f"/staff/applications/{application_id}",
-             "/staff/allies", f"/staff/allies/{org_id}", "/staff/applications?state=all"]
+    pages = [
+        "/",
+        "/allies",
+        f"/allies/{slug}",
+        "/staff",
+        f"/staff/applications/{application_id}",
+        "/staff/allies",
+        f"/staff/allies/{org_id}",
+        "/staff/applications?state=all",
+    ]
     for path in pages:
         html = client.get(path).get_data(as_text=True)
         assert "<script>alert(1)</script>" not in html, path
@@ -290,7 +316,7 @@ def test_user_text_is_escaped_on_every_page(app, client, auth, factory):
 
 
 def test_csv_export_neutralises_formulas(app, client, auth, factory):
-    factory.ally(name="=HYPERLINK(\"http://evil\")", city="+1+1", region="-2", country="@SUM(A1)")
+    factory.ally(name='=HYPERLINK("http://evil")', city="+1+1", region="-2", country="@SUM(A1)")
     auth.login("reviewer")
     response = client.get("/staff/allies/export.csv")
     assert response.mimetype == "text/csv"
@@ -314,8 +340,19 @@ def test_public_pages_never_show_contact_details(app, client, factory):
         for private in ("secret.person@example.org", "+1 555 0199", "Secret Person Name"):
             assert private not in body, (path, private)
     ally = client.get("/allies.json").get_json()["allies"][0]
-    assert set(ally) == {"name", "slug", "url", "website", "type", "city", "region", "country",
-                         "description", "logo_url", "ally_since"}
+    assert set(ally) == {
+        "name",
+        "slug",
+        "url",
+        "website",
+        "type",
+        "city",
+        "region",
+        "country",
+        "description",
+        "logo_url",
+        "ally_since",
+    }
 
 
 # ---------------------------------------------------------------- database faults
@@ -330,7 +367,9 @@ class StatementBomb:
         self.armed = False
 
     def __call__(self, conn, cursor, statement, parameters, context, executemany):
-        if self.armed and not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
+        if self.armed and not statement.lstrip().upper().startswith(
+            ("SAVEPOINT", "RELEASE", "ROLLBACK")
+        ):
             self.count += 1
             if self.count == self.fail_at:
                 raise sa.exc.OperationalError(statement, parameters, Exception("injected fault"))
@@ -344,7 +383,9 @@ def _approval_statements(app, factory, auth, client) -> int:
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute", bomb)
         bomb.armed = True
-        client.post(f"/staff/applications/{application_id}/approve", data={"start_date": "2026-05-01"})
+        client.post(
+            f"/staff/applications/{application_id}/approve", data={"start_date": "2026-05-01"}
+        )
         sa.event.remove(db.engine, "before_cursor_execute", bomb)
     return bomb.count
 
@@ -358,7 +399,9 @@ def _snapshot(app):
         }
 
 
-def test_a_fault_on_any_statement_of_an_approval_leaves_nothing_half_written(app, client, auth, factory):
+def test_a_fault_on_any_statement_of_an_approval_leaves_nothing_half_written(
+    app, client, auth, factory
+):
     total = _approval_statements(app, factory, auth, client)
     assert total > 5
     app.config["PROPAGATE_EXCEPTIONS"] = False

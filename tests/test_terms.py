@@ -47,6 +47,12 @@ def test_status_moves_through_the_lifecycle():
 
 def test_renewal_is_contiguous_unless_lapsed():
     end = date(2027, 12, 31)
-    assert renewal_start(previous_end=end, approved_on=date(2027, 11, 1), grace_days=30) == date(2028, 1, 1)
-    assert renewal_start(previous_end=end, approved_on=date(2028, 1, 20), grace_days=30) == date(2028, 1, 1)
-    assert renewal_start(previous_end=end, approved_on=date(2028, 3, 5), grace_days=30) == date(2028, 3, 5)
+    assert renewal_start(previous_end=end, approved_on=date(2027, 11, 1), grace_days=30) == date(
+        2028, 1, 1
+    )
+    assert renewal_start(previous_end=end, approved_on=date(2028, 1, 20), grace_days=30) == date(
+        2028, 1, 1
+    )
+    assert renewal_start(previous_end=end, approved_on=date(2028, 3, 5), grace_days=30) == date(
+        2028, 3, 5
+    )

@@ -31,6 +31,8 @@ class Agreement(db.Model):
 
     organization = relationship("Organization", backref="agreements")
     application = relationship("Application", foreign_keys=[application_id])
-    previous = relationship("Agreement", remote_side=[id], backref=db.backref("successor", uselist=False))
+    previous = relationship(
+        "Agreement", remote_side=[id], backref=db.backref("successor", uselist=False)
+    )
     terminated_by = relationship("StaffUser", foreign_keys=[terminated_by_id])
     created_by = relationship("StaffUser", foreign_keys=[created_by_id])

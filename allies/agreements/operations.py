@@ -21,11 +21,15 @@ def start_agreement(organization, start: date, *, staff, application=None, note=
         note=note,
     )
     db.session.add(agreement)
-    record_event(agreement, "agreement_started", staff=staff, to_state=f"{start}..{agreement.end_date}")
+    record_event(
+        agreement, "agreement_started", staff=staff, to_state=f"{start}..{agreement.end_date}"
+    )
     return agreement
 
 
-def renew_agreement(previous: Agreement, *, approved_on: date, staff, application=None) -> Agreement:
+def renew_agreement(
+    previous: Agreement, *, approved_on: date, staff, application=None
+) -> Agreement:
     """Stage the term that follows ``previous``: contiguous, or from ``approved_on`` after a lapse."""
     if previous.successor is not None:
         raise OperationError("This agreement has already been renewed.")
@@ -36,9 +40,7 @@ def renew_agreement(previous: Agreement, *, approved_on: date, staff, applicatio
         approved_on=approved_on,
         grace_days=get_setting("grace_days"),
     )
-    agreement = start_agreement(
-        previous.organization, start, staff=staff, application=application
-    )
+    agreement = start_agreement(previous.organization, start, staff=staff, application=application)
     agreement.previous = previous
     return agreement
 
@@ -53,5 +55,7 @@ def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date) -
     agreement.terminated_on = on
     agreement.termination_reason = reason
     agreement.terminated_by_id = staff.id
-    record_event(agreement, "agreement_terminated", staff=staff, to_state="terminated", reason=reason)
+    record_event(
+        agreement, "agreement_terminated", staff=staff, to_state="terminated", reason=reason
+    )
     db.session.commit()

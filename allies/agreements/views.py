@@ -6,7 +6,6 @@ from datetime import datetime
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import joinedload
 from wtforms import DateField, TextAreaField
 from wtforms.validators import InputRequired, Length
@@ -20,6 +19,7 @@ from allies.applications.operations import submit_renewal
 from allies.applications.statements import current_statements
 from allies.errors import OperationError
 from allies.extensions import db
+from allies.forms import BaseForm
 from allies.organizations.forms import ContactForm, ProfileForm
 from allies.organizations.models import Contact, Organization
 from allies.organizations.operations import add_contact, remove_contact, remove_logo, update_profile
@@ -31,7 +31,7 @@ from allies.timeutil import alliance_today
 bp = Blueprint("agreements", __name__, url_prefix="/staff/allies")
 
 
-class TerminateForm(FlaskForm):
+class TerminateForm(BaseForm):
     terminated_on = DateField("Ends on", validators=[InputRequired()])
     reason = TextAreaField(
         "Reason", validators=[InputRequired("A reason is required."), Length(max=2000)]
@@ -83,16 +83,40 @@ def export_csv():
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["name", "website", "type", "city", "region", "country", "status", "term_start",
-         "term_end", "primary_contact", "primary_email"]
+        [
+            "name",
+            "website",
+            "type",
+            "city",
+            "region",
+            "country",
+            "status",
+            "term_start",
+            "term_end",
+            "primary_contact",
+            "primary_email",
+        ]
     )
     for org, agreement, status in _rows(today):
         contact = org.contact_for("primary")
-        writer.writerow([_csv_cell(v) for v in (
-            org.name, org.website, org.type.name if org.type else "", org.city, org.region,
-            org.country, status, agreement.start_date, agreement.end_date,
-            contact.name if contact else "", contact.email if contact else "",
-        )])
+        writer.writerow(
+            [
+                _csv_cell(v)
+                for v in (
+                    org.name,
+                    org.website,
+                    org.type.name if org.type else "",
+                    org.city,
+                    org.region,
+                    org.country,
+                    status,
+                    agreement.start_date,
+                    agreement.end_date,
+                    contact.name if contact else "",
+                    contact.email if contact else "",
+                )
+            ]
+        )
     return Response(
         out.getvalue(),
         mimetype="text/csv",
@@ -151,7 +175,9 @@ def profile(organization_id: int):
     organization = _organization_or_404(organization_id)
     form = ProfileForm()
     if form.validate_on_submit():
-        update_profile(organization, form.profile_data(), actor=current_user.label, staff=current_user)
+        update_profile(
+            organization, form.profile_data(), actor=current_user.label, staff=current_user
+        )
         flash("Profile saved.", "success")
         return redirect(url_for(".detail", organization_id=organization.id))
     return _detail(organization, 400, profile_form=form)
@@ -235,8 +261,13 @@ def renew_on_behalf(organization_id: int, agreement_id: int):
         endorsement.signed_at = datetime.combine(form.signed_on.data, datetime.min.time())
         try:
             application = submit_renewal(
-                agreement, {}, "Renewal recorded by staff from a signed agreement.", endorsement,
-                contact=contact, today=alliance_today(), staff=current_user,
+                agreement,
+                {},
+                "Renewal recorded by staff from a signed agreement.",
+                endorsement,
+                contact=contact,
+                today=alliance_today(),
+                staff=current_user,
             )
         except OperationError as exc:
             db.session.rollback()

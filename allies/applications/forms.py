@@ -1,11 +1,11 @@
 """Forms to apply, renew, answer, withdraw, and for staff to decide."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, HiddenField, StringField, TextAreaField
 from wtforms.validators import Email, InputRequired, Length, Optional
 
 from allies.applications.models import STATEMENT_KINDS
 from allies.applications.operations import EndorsementInput
+from allies.forms import BaseForm
 from allies.organizations.forms import ProfileForm
 
 SUPPORT_MAX = 3000
@@ -44,7 +44,9 @@ class EndorsementFields:
             version_ids[kind] = int(raw) if str(raw or "").isdigit() else None
         return EndorsementInput(
             version_ids=version_ids,
-            endorsed={kind: bool(getattr(self, f"endorse_{kind}").data) for kind in STATEMENT_KINDS},
+            endorsed={
+                kind: bool(getattr(self, f"endorse_{kind}").data) for kind in STATEMENT_KINDS
+            },
             signer_name=self.signer_name.data or "",
             signer_title=self.signer_title.data or "",
             signer_email=signer_email,
@@ -58,7 +60,12 @@ class ApplicationForm(ProfileForm, EndorsementFields):
     contact_name = StringField("Your full name", validators=[InputRequired(), Length(max=200)])
     contact_title = StringField("Your job title", validators=[InputRequired(), Length(max=200)])
     contact_email = EmailField(
-        "Your email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)],
+        "Your email",
+        validators=[
+            InputRequired(),
+            Email("Enter a valid email address, like name@example.org."),
+            Length(max=254),
+        ],
         description="We send a private link to follow the application to this address.",
     )
     contact_phone = StringField("Phone (optional)", validators=[Optional(), Length(max=60)])
@@ -95,41 +102,53 @@ class RenewalForm(ProfileForm, EndorsementFields):
     )
 
 
-class StaffRenewalForm(EndorsementFields, FlaskForm):
+class StaffRenewalForm(EndorsementFields, BaseForm):
     """Staff record a renewal signed on paper, on the Ally's behalf."""
 
-    signer_email = EmailField("Signer's email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org.")])
+    signer_email = EmailField(
+        "Signer's email",
+        validators=[InputRequired(), Email("Enter a valid email address, like name@example.org.")],
+    )
     signed_on = DateField("Date signed", validators=[InputRequired()])
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(BaseForm):
     body = TextAreaField("Your answer", validators=[InputRequired(), Length(max=5000)])
 
 
-class WithdrawForm(FlaskForm):
-    reason = TextAreaField("Why are you withdrawing? (optional)", validators=[Optional(), Length(max=2000)])
+class WithdrawForm(BaseForm):
+    reason = TextAreaField(
+        "Why are you withdrawing? (optional)", validators=[Optional(), Length(max=2000)]
+    )
     confirm = BooleanField(
         "Yes, withdraw this application",
         validators=[InputRequired("Tick the box to confirm.")],
     )
 
 
-class RequestLinkForm(FlaskForm):
-    email = EmailField("Email address", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)])
+class RequestLinkForm(BaseForm):
+    email = EmailField(
+        "Email address",
+        validators=[
+            InputRequired(),
+            Email("Enter a valid email address, like name@example.org."),
+            Length(max=254),
+        ],
+    )
 
 
-class ApproveForm(FlaskForm):
+class ApproveForm(BaseForm):
     start_date = DateField("Agreement starts on", validators=[InputRequired()])
 
 
-class DeclineForm(FlaskForm):
+class DeclineForm(BaseForm):
     reason = TextAreaField(
         "Reason (sent to the applicant)",
         validators=[InputRequired("A reason is required to decline."), Length(max=5000)],
     )
 
 
-class QuestionForm(FlaskForm):
+class QuestionForm(BaseForm):
     body = TextAreaField(
         "Question (emailed to the applicant)",
         validators=[InputRequired("Write the question."), Length(max=5000)],

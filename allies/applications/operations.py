@@ -32,7 +32,6 @@ from allies.staff.settings import get_setting
 from allies.timeutil import utcnow
 
 
-
 @dataclass
 class EndorsementInput:
     """What the signer agreed to: the versions shown to them and who they are."""
@@ -97,7 +96,8 @@ def find_possible_duplicate(name: str, website: str, exclude_id: int | None = No
     """An organization that already applied or is an Ally with the same domain or name."""
     domain = website_domain(website)
     query = db.select(Organization).where(
-        (Organization.website_domain == domain) | (Organization.normalized_name == normalize_name(name))
+        (Organization.website_domain == domain)
+        | (Organization.normalized_name == normalize_name(name))
     )
     if exclude_id is not None:
         query = query.where(Organization.id != exclude_id)
@@ -132,7 +132,10 @@ def submit_application(
     db.session.add_all([organization, contact, application])
     _make_endorsement(application, endorsement)
     record_event(
-        application, "submitted", actor=f"applicant {contact.email}", to_state="submitted",
+        application,
+        "submitted",
+        actor=f"applicant {contact.email}",
+        to_state="submitted",
         ip=endorsement.ip,
     )
     db.session.flush()
@@ -162,7 +165,9 @@ def _require_open(application: Application) -> None:
         raise OperationError(f"This application is already {application.state.replace('_', ' ')}.")
 
 
-def update_application(application: Application, profile: dict, support_statement: str, *, contact) -> None:
+def update_application(
+    application: Application, profile: dict, support_statement: str, *, contact
+) -> None:
     """The applicant corrects the profile or statement while the application is undecided. Commits."""
     _require_open(application)
     organization = application.organization
@@ -184,8 +189,12 @@ def withdraw_application(application: Application, *, contact, reason: str = "")
     application.state = "withdrawn"
     application.decided_at = utcnow()
     record_event(
-        application, "withdrawn", actor=f"applicant {contact.email}",
-        from_state=previous, to_state="withdrawn", reason=reason,
+        application,
+        "withdrawn",
+        actor=f"applicant {contact.email}",
+        from_state=previous,
+        to_state="withdrawn",
+        reason=reason,
     )
     db.session.commit()
 
@@ -200,8 +209,11 @@ def answer_question(application: Application, body: str, *, contact) -> None:
     previous = application.state
     application.state = "submitted"
     record_event(
-        application, "answered", actor=f"applicant {contact.email}",
-        from_state=previous, to_state="submitted",
+        application,
+        "answered",
+        actor=f"applicant {contact.email}",
+        from_state=previous,
+        to_state="submitted",
     )
     for address in _staff_recipients():
         queue_email(
@@ -227,8 +239,12 @@ def ask_question(application: Application, body: str, *, staff: StaffUser) -> No
     previous = application.state
     application.state = "info_requested"
     record_event(
-        application, "question_asked", staff=staff, from_state=previous,
-        to_state="info_requested", reason=body,
+        application,
+        "question_asked",
+        staff=staff,
+        from_state=previous,
+        to_state="info_requested",
+        reason=body,
     )
     contact = application.contact
     queue_email(
@@ -255,7 +271,12 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
     application.decided_at = utcnow()
     application.decision_reason = reason
     record_event(
-        application, "declined", staff=staff, from_state=previous, to_state="declined", reason=reason
+        application,
+        "declined",
+        staff=staff,
+        from_state=previous,
+        to_state="declined",
+        reason=reason,
     )
     queue_email(
         application.contact.email,
@@ -278,7 +299,11 @@ def approve_application(
     _require_open(application)
     endorsement = application.endorsement
     if endorsement is None or not all(
-        (endorsement.mission_version_id, endorsement.vision_version_id, endorsement.values_version_id)
+        (
+            endorsement.mission_version_id,
+            endorsement.vision_version_id,
+            endorsement.values_version_id,
+        )
     ):
         raise OperationError("This application has no complete endorsement and cannot be approved.")
     if application.kind == "renewal":
@@ -310,8 +335,14 @@ def approve_application(
 
 
 def submit_renewal(
-    agreement: Agreement, profile: dict, support_statement: str, endorsement: EndorsementInput,
-    *, contact, today: date, staff: StaffUser | None = None,
+    agreement: Agreement,
+    profile: dict,
+    support_statement: str,
+    endorsement: EndorsementInput,
+    *,
+    contact,
+    today: date,
+    staff: StaffUser | None = None,
 ) -> Application:
     """An Ally asks to renew ``agreement`` (or staff record a paper renewal for it). Commits.
 

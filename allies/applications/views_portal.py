@@ -27,8 +27,8 @@ from allies.errors import OperationError
 from allies.extensions import db, limiter
 from allies.organizations.access import InvalidLink, consume_link_token
 from allies.organizations.forms import ContactForm
-from allies.organizations.operations import add_contact, remove_contact, send_sign_in_link
 from allies.organizations.models import Contact
+from allies.organizations.operations import add_contact, remove_contact, send_sign_in_link
 from allies.timeutil import alliance_today
 from allies.web import current_contact
 
@@ -72,7 +72,9 @@ def request_link():
     """Ask for a sign-in link by email; the answer is the same whether the address is known."""
     form = RequestLinkForm()
     if form.validate_on_submit():
-        send_sign_in_link(form.email.data, next_path=safe_next(request.args.get("next"), None) or None)
+        send_sign_in_link(
+            form.email.data, next_path=safe_next(request.args.get("next"), None) or None
+        )
         return render_template("portal/link_sent.html", email=form.email.data)
     return render_template("portal/request_link.html", form=form)
 
@@ -80,7 +82,9 @@ def request_link():
 @bp.get("/my/link/<token>")
 def follow_link(token: str):
     """Show a button that uses the link (mail scanners prefetch GETs; only a POST signs in)."""
-    return render_template("portal/follow_link.html", token=token, next=request.args.get("next", ""))
+    return render_template(
+        "portal/follow_link.html", token=token, next=request.args.get("next", "")
+    )
 
 
 @bp.post("/my/link/<token>")
@@ -152,7 +156,8 @@ def application(application_id: int):
     answer_form = AnswerForm(prefix="answer")
     withdraw_form = WithdrawForm(prefix="withdraw")
     update_form = UpdateApplicationForm(
-        prefix="update", obj=application.organization,
+        prefix="update",
+        obj=application.organization,
         support_statement=application.support_statement,
     )
     status = 200
@@ -167,11 +172,15 @@ def application(application_id: int):
                     answer_question(application, answer_form.body.data, contact=contact)
                     message = "Thank you: your answer is with the staff."
                 elif action == "withdraw":
-                    withdraw_application(application, contact=contact, reason=withdraw_form.reason.data)
+                    withdraw_application(
+                        application, contact=contact, reason=withdraw_form.reason.data
+                    )
                     message = "Your application is withdrawn."
                 else:
                     update_application(
-                        application, update_form.profile_data(), update_form.support_statement.data,
+                        application,
+                        update_form.profile_data(),
+                        update_form.support_statement.data,
                         contact=contact,
                     )
                     message = "Your changes are saved."
@@ -203,8 +212,13 @@ def _renewal_agreement(agreement_id: int) -> Agreement:
     if contact is None:
         abort(404)
     scope = session.get("contact_scope")
-    allowed = agreement is not None and agreement.organization_id == contact.organization_id and (
-        scope == "full" or (scope == "renewal" and session.get("renewal_agreement_id") == agreement_id)
+    allowed = (
+        agreement is not None
+        and agreement.organization_id == contact.organization_id
+        and (
+            scope == "full"
+            or (scope == "renewal" and session.get("renewal_agreement_id") == agreement_id)
+        )
     )
     if not allowed:
         abort(404)
@@ -227,9 +241,12 @@ def renew(agreement_id: int):
     if form.validate_on_submit():
         try:
             application = submit_renewal(
-                agreement, form.profile_data(), form.support_statement.data,
+                agreement,
+                form.profile_data(),
+                form.support_statement.data,
                 form.endorsement_input(contact.email, request.remote_addr),
-                contact=contact, today=today,
+                contact=contact,
+                today=today,
             )
         except OperationError as exc:
             db.session.rollback()

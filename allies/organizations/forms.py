@@ -1,13 +1,13 @@
 """Forms for the public profile and contacts, shared by applying, renewing and staff editing."""
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Email, InputRequired, Length, Optional, ValidationError
 
 from allies.extensions import db
+from allies.forms import BaseForm
 from allies.organizations.models import CONTACT_ROLES, DESCRIPTION_MAX, OrganizationType
 from allies.organizations.profile import LogoError, clean_website, store_logo
 
@@ -38,12 +38,13 @@ def _website(form, field):
         raise ValidationError(str(exc)) from None
 
 
-class ProfileForm(FlaskForm):
+class ProfileForm(BaseForm):
     """The public profile: what the recognition page shows."""
 
     name = StringField("Organization name", validators=[InputRequired(), Length(max=200)])
     website = StringField(
-        "Website", validators=[InputRequired(), Length(max=500), _website],
+        "Website",
+        validators=[InputRequired(), Length(max=500), _website],
         description="The address of your organization's site, starting with https://",
     )
     type_id = SelectField("Type of organization", coerce=int, validators=[_required_type])
@@ -94,11 +95,18 @@ class ProfileForm(FlaskForm):
         }
 
 
-class ContactForm(FlaskForm):
+class ContactForm(BaseForm):
     """A person at the organization (never public)."""
 
     role = SelectField("Role", choices=[(r, r.title()) for r in CONTACT_ROLES])
     name = StringField("Full name", validators=[InputRequired(), Length(max=200)])
     title = StringField("Job title", validators=[Optional(), Length(max=200)])
-    email = EmailField("Email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)])
+    email = EmailField(
+        "Email",
+        validators=[
+            InputRequired(),
+            Email("Enter a valid email address, like name@example.org."),
+            Length(max=254),
+        ],
+    )
     phone = StringField("Phone (optional)", validators=[Optional(), Length(max=60)])

@@ -51,8 +51,14 @@ def add_contact(organization: Organization, fields: dict, *, actor: str, staff=N
         phone=(fields.get("phone") or "").strip(),
     )
     db.session.add(contact)
-    record_event(organization, "contact_added", staff=staff, actor=actor, to_state=contact.role,
-                 reason=contact.email)
+    record_event(
+        organization,
+        "contact_added",
+        staff=staff,
+        actor=actor,
+        to_state=contact.role,
+        reason=contact.email,
+    )
     db.session.commit()
     return contact
 
@@ -61,12 +67,22 @@ def remove_contact(contact: Contact, *, actor: str, staff=None) -> None:
     """Disable a contact; the last enabled primary contact cannot be removed. Commits."""
     organization = contact.organization
     if contact.role == "primary":
-        others = [c for c in organization.contacts if c.role == "primary" and c.is_enabled and c.id != contact.id]
+        others = [
+            c
+            for c in organization.contacts
+            if c.role == "primary" and c.is_enabled and c.id != contact.id
+        ]
         if not others:
             raise OperationError("An organization needs a primary contact; add another one first.")
     contact.is_enabled = False
-    record_event(organization, "contact_removed", staff=staff, actor=actor, from_state=contact.role,
-                 reason=contact.email)
+    record_event(
+        organization,
+        "contact_removed",
+        staff=staff,
+        actor=actor,
+        from_state=contact.role,
+        reason=contact.email,
+    )
     db.session.commit()
 
 

@@ -50,7 +50,9 @@ def current_ally(slug: str, today: date, grace_days: int):
     if organization is None:
         return None, None
     first = db.session.scalar(
-        db.select(func.min(Agreement.start_date)).where(Agreement.organization_id == organization.id)
+        db.select(func.min(Agreement.start_date)).where(
+            Agreement.organization_id == organization.id
+        )
     )
     return organization, first.year if first else None
 

@@ -125,7 +125,9 @@ def logo(name: str):
 def theme():
     """The alliance's colours as CSS variables (settings are the one place they are set)."""
     settings = site_settings()
-    css = render_template("theme.css", brand=settings["brand_color"], accent=settings["accent_color"])
+    css = render_template(
+        "theme.css", brand=settings["brand_color"], accent=settings["accent_color"]
+    )
     response = current_app.response_class(css, mimetype="text/css")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -1,6 +1,5 @@
 """Staff forms: sign-in, accounts, texts, settings, organization types."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -20,6 +19,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from allies.forms import BaseForm
 from allies.staff.models import ROLES
 from allies.staff.operations import MIN_PASSWORD_LENGTH
 
@@ -28,14 +28,21 @@ PASSWORD_MESSAGE = f"Use at least {MIN_PASSWORD_LENGTH} characters."
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
-class SignInForm(FlaskForm):
+class SignInForm(BaseForm):
     email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
     remember = BooleanField("Keep me signed in on this device")
 
 
-class StaffUserForm(FlaskForm):
-    email = EmailField("Email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org."), Length(max=254)])
+class StaffUserForm(BaseForm):
+    email = EmailField(
+        "Email",
+        validators=[
+            InputRequired(),
+            Email("Enter a valid email address, like name@example.org."),
+            Length(max=254),
+        ],
+    )
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     role = SelectField("Role", choices=ROLE_CHOICES)
     password = PasswordField(
@@ -48,7 +55,7 @@ class StaffUserForm(FlaskForm):
     )
 
 
-class EditStaffUserForm(FlaskForm):
+class EditStaffUserForm(BaseForm):
     name = StringField("Name", validators=[Optional(), Length(max=200)])
     role = SelectField("Role", choices=ROLE_CHOICES)
     enabled = BooleanField("Account enabled (unticking signs them out everywhere)")
@@ -58,32 +65,45 @@ class EditStaffUserForm(FlaskForm):
     )
 
 
-class StatementForm(FlaskForm):
+class StatementForm(BaseForm):
     text = TextAreaField("Text", validators=[InputRequired(), Length(max=10000)])
 
 
 def _offsets(form, field):
     try:
-        values = sorted({int(part) for part in field.data.replace(" ", "").split(",") if part}, reverse=True)
+        values = sorted(
+            {int(part) for part in field.data.replace(" ", "").split(",") if part}, reverse=True
+        )
     except ValueError:
-        raise ValidationError("Enter whole numbers of days separated by commas, e.g. 90, 30, 7.") from None
+        raise ValidationError(
+            "Enter whole numbers of days separated by commas, e.g. 90, 30, 7."
+        ) from None
     if not values or any(v < 1 or v > 365 for v in values):
         raise ValidationError("Each offset must be between 1 and 365 days.")
     field.parsed = values
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(BaseForm):
     alliance_name = StringField("Alliance name", validators=[InputRequired(), Length(max=200)])
     alliance_short_name = StringField("Short name", validators=[InputRequired(), Length(max=40)])
     alliance_tagline = StringField("Tagline", validators=[Optional(), Length(max=300)])
-    contact_email = EmailField("Public contact email", validators=[InputRequired(), Email("Enter a valid email address, like name@example.org.")])
+    contact_email = EmailField(
+        "Public contact email",
+        validators=[InputRequired(), Email("Enter a valid email address, like name@example.org.")],
+    )
     brand_color = StringField(
         "Brand colour",
-        validators=[InputRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Use a colour like #0b5563.")],
+        validators=[
+            InputRequired(),
+            Regexp(r"^#[0-9a-fA-F]{6}$", message="Use a colour like #0b5563."),
+        ],
     )
     accent_color = StringField(
         "Accent colour",
-        validators=[InputRequired(), Regexp(r"^#[0-9a-fA-F]{6}$", message="Use a colour like #c2410c.")],
+        validators=[
+            InputRequired(),
+            Regexp(r"^#[0-9a-fA-F]{6}$", message="Use a colour like #c2410c."),
+        ],
     )
     reminder_hour = IntegerField(
         "Daily reminder run at (hour, 0–23, alliance time zone)",
@@ -99,9 +119,10 @@ class SettingsForm(FlaskForm):
         "Weekly staff digest on", coerce=int, choices=list(enumerate(WEEKDAYS))
     )
     staff_digest_email = EmailField(
-        "Staff notifications to (empty: every staff member)", validators=[Optional(), Email("Enter a valid email address, like name@example.org.")]
+        "Staff notifications to (empty: every staff member)",
+        validators=[Optional(), Email("Enter a valid email address, like name@example.org.")],
     )
 
 
-class OrganizationTypeForm(FlaskForm):
+class OrganizationTypeForm(BaseForm):
     name = StringField("New type", validators=[InputRequired(), Length(max=120)])

@@ -95,8 +95,13 @@ def save_settings(values: dict, *, staff) -> None:
         if before.get(key) != value:
             set_setting(key, value)
             record_event(
-                None, "setting_changed", subject_type="setting", staff=staff,
-                from_state=str(before.get(key))[:40], to_state=str(value)[:40], reason=key,
+                None,
+                "setting_changed",
+                subject_type="setting",
+                staff=staff,
+                from_state=str(before.get(key))[:40],
+                to_state=str(value)[:40],
+                reason=key,
             )
     db.session.commit()
 

@@ -95,4 +95,6 @@ class DatabaseStorage(Storage):
 
     def clear(self, key: str) -> None:
         with self._engine().begin() as conn:
-            conn.execute(delete(RateLimitCounter.__table__).where(RateLimitCounter.__table__.c.key == key))
+            conn.execute(
+                delete(RateLimitCounter.__table__).where(RateLimitCounter.__table__.c.key == key)
+            )

@@ -1,6 +1,16 @@
 """Staff sign-in, the dashboard, and the admin pages (accounts, texts, settings, types)."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 
 from allies.applications import queries as application_queries
@@ -103,7 +113,9 @@ def texts():
         if forms[kind].validate_on_submit():
             version = save_statement(kind, forms[kind].text.data, staff=current_user)
             flash(
-                f"Saved the {kind} as version {version.version}." if version else "No change to save.",
+                f"Saved the {kind} as version {version.version}."
+                if version
+                else "No change to save.",
                 "success",
             )
             return redirect(url_for(".texts"))
@@ -128,8 +140,11 @@ def users():
     if form.validate_on_submit():
         try:
             user = operations.create_staff_user(
-                email=form.email.data, name=form.name.data or "", role=form.role.data,
-                password=form.password.data, staff=current_user,
+                email=form.email.data,
+                name=form.name.data or "",
+                role=form.role.data,
+                password=form.password.data,
+                staff=current_user,
             )
         except OperationError as exc:
             db.session.rollback()
@@ -153,7 +168,10 @@ def user_edit(user_id: int):
     if form.validate_on_submit():
         try:
             operations.update_staff_user(
-                user, name=form.name.data or "", role=form.role.data, enabled=form.enabled.data,
+                user,
+                name=form.name.data or "",
+                role=form.role.data,
+                enabled=form.enabled.data,
                 staff=current_user,
             )
             if form.new_password.data:
@@ -217,5 +235,7 @@ def type_toggle(type_id: int):
     """Hide or show a type on the application form."""
     org_type = db.session.get(OrganizationType, type_id) or abort(404)
     operations.set_organization_type_enabled(org_type, not org_type.is_enabled, staff=current_user)
-    flash(f"{org_type.name}: {'shown' if org_type.is_enabled else 'hidden'} on the form.", "success")
+    flash(
+        f"{org_type.name}: {'shown' if org_type.is_enabled else 'hidden'} on the form.", "success"
+    )
     return redirect(url_for(".types"))
