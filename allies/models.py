@@ -9,6 +9,7 @@ from allies.applications.models import (  # noqa: F401
 )
 from allies.conferences.models import Conference  # noqa: F401
 from allies.mail.models import OutboxMessage  # noqa: F401
+from allies.organizations.cache import ContentVersion  # noqa: F401
 from allies.organizations.models import (  # noqa: F401
     Contact,
     Organization,

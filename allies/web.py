@@ -4,7 +4,7 @@ from flask import g, render_template, request, session
 from flask_wtf.csrf import CSRFError
 
 from allies.deploy import fatal_problems
-from allies.extensions import db, login_manager
+from allies.extensions import db, limiter, login_manager
 from allies.staff.models import StaffUser
 from allies.staff.settings import all_settings
 
@@ -39,9 +39,11 @@ def current_contact():
 
 
 def site_settings() -> dict:
-    """Alliance settings for this request, read once."""
+    """Alliance settings for this request (cached until public content changes)."""
     if "site" not in g:
-        g.site = all_settings()
+        from allies.organizations.cache import cached
+
+        g.site = cached("settings", make=all_settings)
     return g.site
 
 
@@ -51,6 +53,11 @@ def init_app(app) -> None:
         problems = fatal_problems(app.config)
         if problems:
             raise RuntimeError("Refusing to start in production: " + " ".join(problems))
+
+    @limiter.request_filter
+    def reads_are_not_limited() -> bool:
+        """Only form posts (sign-in, links) carry limits; reads skip the limiter entirely."""
+        return request.method in ("GET", "HEAD", "OPTIONS")
 
     login_manager.login_view = "staff.sign_in"
     login_manager.login_message = "Please sign in to continue."

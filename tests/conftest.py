@@ -16,6 +16,7 @@ import sqlalchemy as sa
 import allies.models  # noqa: F401  (every table on the metadata)
 from allies import create_app
 from allies.extensions import db
+from allies.organizations.cache import public_cache
 from tests.pg_server import ThrowAwayPostgres
 
 DATABASES: dict[str, str | None] = {}
@@ -106,6 +107,7 @@ def app_config(database_url, tmp_path):
 def app(app_config):
     """A fresh application on a clean database with the first-run defaults."""
     application = create_app(app_config)
+    public_cache.clear()  # each test's database starts afresh
     with application.app_context():
         from allies.bootstrap import ensure_defaults
 

@@ -226,3 +226,17 @@ def test_endorsing_an_outdated_text_is_refused_and_keeps_input(app, client, auth
     assert "The vision text was updated while you were reading it." in html
     assert 'value="Health Equity Collective"' in html
     assert "A changed vision." in html
+
+
+def test_public_pages_follow_changes_at_once(app, client, auth, factory):
+    org_id, agreement_id = factory.ally(name="Cached Clinic")
+    assert "Cached Clinic" in client.get("/allies").get_data(as_text=True)  # now cached
+    assert "Cached Clinic" in listed_names(client)
+    auth.login("admin")
+    client.post(
+        f"/staff/allies/{org_id}/agreements/{agreement_id}/terminate",
+        data={"terminated_on": date.today().isoformat(), "reason": "Asked to leave"},
+    )
+    assert "Cached Clinic" not in client.get("/allies").get_data(as_text=True)
+    assert "Cached Clinic" not in listed_names(client)
+    assert client.get("/allies/cached-clinic").status_code == 404

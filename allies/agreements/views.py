@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import DateField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
@@ -53,7 +53,11 @@ def _rows(today):
     agreements = db.session.scalars(
         db.select(Agreement)
         .join(latest, Agreement.id == latest.c.agreement_id)
-        .options(joinedload(Agreement.organization).joinedload(Organization.type))
+        .options(
+            joinedload(Agreement.organization).joinedload(Organization.type),
+            selectinload(Agreement.successor),
+            joinedload(Agreement.organization).selectinload(Organization.contacts),
+        )
     ).unique()
     rows = [(a.organization, a, status_of(a, today, grace)) for a in agreements]
     return sorted(rows, key=lambda row: row[0].normalized_name)

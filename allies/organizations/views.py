@@ -4,17 +4,17 @@ from flask import (
     Blueprint,
     abort,
     current_app,
-    jsonify,
     render_template,
     request,
     send_file,
     url_for,
 )
+from markupsafe import Markup
 
 from allies.applications.statements import current_statements
+from allies.organizations.cache import cached, whole_page_cached
 from allies.organizations.profile import logo_path
 from allies.organizations.queries import (
-    count_current_allies,
     current_allies,
     current_ally,
     types_in_use,
@@ -25,6 +25,7 @@ from allies.web import site_settings
 bp = Blueprint("organizations", __name__)
 
 LOGO_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+PAGE_SIZE = 48
 
 
 def _listing_args():
@@ -34,15 +35,22 @@ def _listing_args():
 
 
 @bp.get("/")
+@whole_page_cached
 def home():
     """The alliance's Ally programme at a glance."""
     today = alliance_today()
-    grace = site_settings()["grace_days"]
-    return render_template(
-        "organizations/home.html",
-        ally_count=count_current_allies(today, grace),
-        featured=current_allies(today, grace)[:6],
-    )
+
+    def make():
+        grace = site_settings()["grace_days"]
+        allies = current_allies(today, grace)
+        return {
+            "count": len(allies),
+            "html": Markup(
+                render_template("organizations/_cards.html", allies=allies[:6], heading="h3")
+            ),
+        }
+
+    return render_template("organizations/home.html", featured=cached("home", today, make=make))
 
 
 @bp.get("/become-an-ally")
@@ -52,17 +60,34 @@ def become_an_ally():
 
 
 @bp.get("/allies")
+@whole_page_cached
 def allies():
-    """Current Allies A–Z, filtered by type and searched by name."""
+    """Current Allies A–Z, filtered by type and searched by name, a page at a time."""
     today = alliance_today()
-    grace = site_settings()["grace_days"]
     type_id, search = _listing_args()
+    page = max(1, request.args.get("page", 1, type=int))
+
+    def make():
+        grace = site_settings()["grace_days"]
+        allies = current_allies(today, grace, type_id=type_id, search=search)
+        pages = max(1, -(-len(allies) // PAGE_SIZE))
+        shown = allies[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        return {
+            "count": len(allies),
+            "pages": pages,
+            "first": (page - 1) * PAGE_SIZE + 1,
+            "last": (page - 1) * PAGE_SIZE + len(shown),
+            "types": [(t.id, t.name) for t in types_in_use(today, grace)],
+            "html": Markup(
+                render_template("organizations/_cards.html", allies=shown, heading="h2")
+            ),
+        }
+
+    listing = cached("allies", today, type_id, search.strip().lower(), page, make=make)
+    if page > listing["pages"]:
+        abort(404)
     return render_template(
-        "organizations/allies.html",
-        allies=current_allies(today, grace, type_id=type_id, search=search),
-        types=types_in_use(today, grace),
-        type_id=type_id,
-        search=search,
+        "organizations/allies.html", listing=listing, type_id=type_id, search=search, page=page
     )
 
 
@@ -70,10 +95,23 @@ def allies():
 def allies_json():
     """The same list as JSON, public profile fields only, for other sites."""
     today = alliance_today()
-    grace = site_settings()["grace_days"]
     type_id, search = _listing_args()
-    rows = current_allies(today, grace, type_id=type_id, search=search)
-    response = jsonify(
+    body = cached(
+        "allies.json",
+        request.host_url,
+        today,
+        type_id,
+        search.strip().lower(),
+        make=lambda: _allies_json_body(today, type_id, search),
+    )
+    response = current_app.response_class(body, mimetype="application/json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _allies_json_body(today, type_id, search) -> str:
+    rows = current_allies(today, site_settings()["grace_days"], type_id=type_id, search=search)
+    return current_app.json.dumps(
         {
             "count": len(rows),
             "allies": [
@@ -96,17 +134,29 @@ def allies_json():
             ],
         }
     )
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
 
 
 @bp.get("/allies/<slug>")
+@whole_page_cached
 def ally(slug: str):
     """One current Ally's public page."""
-    organization, since = current_ally(slug, alliance_today(), site_settings()["grace_days"])
-    if organization is None:
+    today = alliance_today()
+
+    def make():
+        organization, since = current_ally(slug, today, site_settings()["grace_days"])
+        if organization is None:
+            return None
+        return (
+            Markup(render_template("organizations/_ally_page.html", org=organization, since=since)),
+            organization.name,
+            organization.description,
+        )
+
+    page = cached("ally", today, slug, make=make)
+    if page is None:
         abort(404)
-    return render_template("organizations/ally.html", org=organization, since=since)
+    html, name, description = page
+    return render_template("organizations/ally.html", html=html, name=name, description=description)
 
 
 @bp.get("/logos/<name>")
