@@ -179,7 +179,9 @@ def _refresh_schedule(app, scheduler, zone: ZoneInfo) -> None:
         job.reschedule(_sweep_trigger(hour, zone))
 
 
-def wait_for_lock(lock, *, retry_seconds: float, timeout: float | None, stop: threading.Event) -> bool:
+def wait_for_lock(
+    lock, *, retry_seconds: float, timeout: float | None, stop: threading.Event
+) -> bool:
     """Try the lock until it is ours (True), or until ``timeout`` or a stop signal (False)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     logged = False
@@ -219,7 +221,9 @@ def run_once(app, today: date | None) -> None:
 def _configure_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     log.setLevel(logging.INFO)
     # APScheduler logs every run of the 10-second delivery job at INFO.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
@@ -234,11 +238,16 @@ def _configure_logging() -> None:
     help="With --once: sweep as of this day instead of today.",
 )
 @click.option(
-    "--retry-seconds", type=float, default=15.0, show_default=True,
+    "--retry-seconds",
+    type=float,
+    default=15.0,
+    show_default=True,
     help="How often a waiting scheduler retries the lock.",
 )
 @click.option(
-    "--lock-timeout", type=float, default=None,
+    "--lock-timeout",
+    type=float,
+    default=None,
     help="Give up (exit 1) after waiting this many seconds for the lock (default: wait).",
 )
 @with_appcontext
@@ -247,6 +256,8 @@ def scheduler_command(once, today, retry_seconds, lock_timeout):
     from allies.extensions import db
     from allies.reminders.lock import SchedulerLock
 
+    if today is not None and not once:
+        raise click.UsageError("--today is only for --once; the schedule always runs as of today.")
     _configure_logging()
     app = current_app._get_current_object()
     stop = threading.Event()

@@ -26,9 +26,14 @@ def type_choices() -> list[tuple[int, str]]:
     return [(0, "Choose a type…")] + [(row.id, row.name) for row in rows]
 
 
-def _required_type(form, field):
-    if not field.data:
-        raise ValidationError("Choose the type of organization.")
+class _RequiredType:
+    """A type must be chosen (the first option is only a prompt)."""
+
+    field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        if not field.data:
+            raise ValidationError("Choose the type of organization.")
 
 
 def _website(form, field):
@@ -47,7 +52,7 @@ class ProfileForm(BaseForm):
         validators=[InputRequired(), Length(max=500), _website],
         description="The address of your organization's site, starting with https://",
     )
-    type_id = SelectField("Type of organization", coerce=int, validators=[_required_type])
+    type_id = SelectField("Type of organization", coerce=int, validators=[_RequiredType()])
     city = StringField("City", validators=[InputRequired(), Length(max=120)])
     region = StringField("State, province or region", validators=[Optional(), Length(max=120)])
     country = StringField("Country", validators=[InputRequired(), Length(max=120)])

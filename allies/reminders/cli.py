@@ -50,7 +50,9 @@ def status_command():
             + "".join(f", {kind} {n}" for kind, n in sorted(health["queued_by_kind"].items()))
         )
     if health["unfinished_started_at"] is not None:
-        click.echo(f"A sweep started {health['unfinished_started_at']:%Y-%m-%d %H:%M} UTC did not finish.")
+        click.echo(
+            f"A sweep started {health['unfinished_started_at']:%Y-%m-%d %H:%M} UTC did not finish."
+        )
         for error in health["unfinished_errors"]:
             click.echo(f"  error {error}")
     if health["stale"]:

@@ -34,7 +34,9 @@ def insert_ignoring_conflict(table, values: dict, conflict_columns: list[str], d
     """
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     return (
-        dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict_columns)
     )
 
 
@@ -105,7 +107,9 @@ class SchedulerLock:
                         text("SELECT pg_advisory_unlock(:key)"), {"key": advisory_key(self.name)}
                     )
                 except Exception:
-                    log.exception("could not unlock the scheduler lock (the connection closes anyway)")
+                    log.exception(
+                        "could not unlock the scheduler lock (the connection closes anyway)"
+                    )
                 self._close_connection()
         elif self.held:
             with self.engine.begin() as conn:

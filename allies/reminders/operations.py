@@ -16,7 +16,7 @@ from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 from flask import current_app
-from sqlalchemy import exists, func, update
+from sqlalchemy import exists, func, or_, update
 from sqlalchemy.orm import aliased, selectinload
 from werkzeug.routing import BuildError
 
@@ -135,7 +135,7 @@ def run_sweep(today: date, *, dry_run: bool = False) -> SweepResult:
             result.lines.append(line)
             continue
         try:
-            if _queue_reminder(item, subject, today, grace_days):
+            if _queue_reminder(item, subject, today, settings):
                 result.lines.append(line)
             else:
                 result.skipped["already queued"] += 1
@@ -193,22 +193,27 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[start : start + size]
 
 
-def _candidates(window: tuple[date, date], grace_days: int, offsets) -> list[tuple[int, date]]:
-    """(id, end date) of live agreements with a reminder due in ``window``: indexed range scans."""
+def candidate_query(window: tuple[date, date], grace_days: int, offsets):
+    """The select of (id, end date) of live agreements with a reminder due in ``window``, or None.
+
+    One range per reminder offset on ``agreement.end_date`` (merged where they overlap), OR-ed:
+    both databases answer it with index range scans (bench/reminders.py prints the plan).
+    """
+    ranges = end_date_ranges(window[0], window[1], grace_days, offsets)
+    if not ranges:
+        return None
     successor = aliased(Agreement)
-    renewed = exists().where(successor.previous_id == Agreement.id)
-    rows: list[tuple[int, date]] = []
-    for low, high in end_date_ranges(window[0], window[1], grace_days, offsets):
-        rows.extend(
-            db.session.execute(
-                db.select(Agreement.id, Agreement.end_date).where(
-                    Agreement.end_date.between(low, high),
-                    Agreement.terminated_on.is_(None),
-                    ~renewed,
-                )
-            ).tuples()
-        )
-    return rows
+    return db.select(Agreement.id, Agreement.end_date).where(
+        or_(*(Agreement.end_date.between(low, high) for low, high in ranges)),
+        Agreement.terminated_on.is_(None),
+        ~exists().where(successor.previous_id == Agreement.id),
+    )
+
+
+def _candidates(window: tuple[date, date], grace_days: int, offsets) -> list[tuple[int, date]]:
+    """(id, end date) of live agreements with a reminder due in ``window``."""
+    query = candidate_query(window, grace_days, offsets)
+    return [] if query is None else list(db.session.execute(query).tuples())
 
 
 def _due_reminders(
@@ -322,8 +327,9 @@ def renewal_url(token: str, agreement_id: int) -> str:
         return f"{base}/my/link/{token}?next={quote(f'/my/renew/{agreement_id}', safe='/')}"
 
 
-def _queue_reminder(item: _Due, subject: str, today: date, grace_days: int) -> bool:
+def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bool:
     """Write the reminder row and its message in one transaction; False if it already exists."""
+    grace_days = int(settings["grace_days"])
     reminder_id = db.session.execute(
         insert_ignoring_conflict(
             Reminder.__table__,
@@ -361,6 +367,7 @@ def _queue_reminder(item: _Due, subject: str, today: date, grace_days: int) -> b
         grace_end=long_date(lapse_date(item.end_date, grace_days) - timedelta(days=1)),
         renewal_pending=item.renewal_pending,
         renewal_url=renewal_url(token, item.agreement_id),
+        settings=settings,
     )
     db.session.flush()
     db.session.execute(
@@ -373,7 +380,9 @@ def _queue_reminder(item: _Due, subject: str, today: date, grace_days: int) -> b
 def digest_recipients(settings: dict) -> list[str]:
     """Who receives the staff digest: the configured address(es), or every enabled staff user."""
     configured = [
-        part.strip() for part in (settings.get("staff_digest_email") or "").split(",") if part.strip()
+        part.strip()
+        for part in (settings.get("staff_digest_email") or "").split(",")
+        if part.strip()
     ]
     if configured:
         return configured
@@ -467,7 +476,14 @@ def _sweep_digest(today: date, settings: dict, result: SweepResult) -> None:
         return
     contents = staff_digest_contents(today)
     for address in recipients:
-        queue_email(address, STAFF_DIGEST, subject, week_start=long_date(monday), **contents)
+        queue_email(
+            address,
+            STAFF_DIGEST,
+            subject,
+            week_start=long_date(monday),
+            settings=settings,
+            **contents,
+        )
     db.session.commit()
     result.lines.extend(lines)
 

@@ -103,7 +103,9 @@ def _shift(kind: str, grace_days: int) -> int:
     return (due_date(kind, date(2001, 1, 1), grace_days) - date(2001, 1, 1)).days
 
 
-def end_date_ranges(first_day: date, last_day: date, grace_days: int, offsets) -> list[tuple[date, date]]:
+def end_date_ranges(
+    first_day: date, last_day: date, grace_days: int, offsets
+) -> list[tuple[date, date]]:
     """Ranges of end dates, merged and sorted, of terms with a reminder due in [first_day, last_day].
 
     A reminder falling ``s`` days after the end is due in the window exactly when the end date
