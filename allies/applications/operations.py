@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from flask import url_for
+from sqlalchemy.exc import IntegrityError
 
 from allies.agreements.models import Agreement
 from allies.agreements.operations import renew_agreement, start_agreement
@@ -111,10 +112,37 @@ def find_possible_duplicate(name: str, website: str, exclude_id: int | None = No
 def submit_application(
     profile: dict, contact_fields: dict, support_statement: str, endorsement: EndorsementInput
 ) -> Application:
-    """An organization applies to become an Ally. Commits, and emails the contact a status link."""
+    """An organization applies to become an Ally. Commits, and emails the contact a status link.
+
+    Two organizations of one name applying at the same moment may pick the same slug; the
+    loser of that race starts again and gets the next free slug.
+    """
+    for attempt in range(SLUG_ATTEMPTS):
+        try:
+            return _submit_application_once(
+                profile, contact_fields, support_statement, endorsement, retry=attempt > 0
+            )
+        except IntegrityError as exc:
+            db.session.rollback()
+            if "slug" not in str(exc.orig) or attempt == SLUG_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+SLUG_ATTEMPTS = 5
+
+
+def _submit_application_once(
+    profile: dict,
+    contact_fields: dict,
+    support_statement: str,
+    endorsement: EndorsementInput,
+    *,
+    retry: bool,
+) -> Application:
     duplicate, duplicate_reason = find_possible_duplicate(profile["name"], profile["website"])
     organization = Organization(
-        slug=unique_slug(profile["name"], Organization),
+        slug=unique_slug(profile["name"], Organization, random_suffix=retry),
         normalized_name=normalize_name(profile["name"]),
         website_domain=website_domain(profile["website"]),
         **{field: profile.get(field) for field in PROFILE_FIELDS + ("logo_filename",)},

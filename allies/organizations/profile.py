@@ -55,10 +55,15 @@ def clean_website(url: str) -> str:
     return url
 
 
-def unique_slug(name: str, model) -> str:
-    """A URL slug for ``name`` not yet used by ``model``'s ``slug`` column."""
+def unique_slug(name: str, model, *, random_suffix: bool = False) -> str:
+    """A URL slug for ``name`` not yet used by ``model``'s ``slug`` column.
+
+    ``random_suffix`` avoids the numbered slugs that concurrent requests would all pick.
+    """
     base = re.sub(r"[^a-z0-9]+", "-", unicodedata.normalize("NFKD", name).lower()).strip("-")
     base = (base or "ally")[:100]
+    if random_suffix:
+        base = f"{base}-{secrets.token_hex(3)}"
     slug, n = base, 1
     while db.session.scalar(db.select(model.id).where(model.slug == slug)) is not None:
         n += 1
