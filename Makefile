@@ -3,12 +3,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint format bench clean
+.PHONY: install install-test run test lint format bench clean
 
 install: $(STAMP)
+
+# axe-core (accessibility checks in the browser tests) comes from npm.
+install-test: install $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +42,11 @@ format: install
 	$(BIN)/ruff format allies jobs tests bench wsgi.py
 	$(BIN)/ruff check --fix allies jobs tests bench wsgi.py
 
-test: install lint
+test: install-test lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/reminders.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache test-output

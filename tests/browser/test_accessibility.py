@@ -1,0 +1,145 @@
+"""axe-core on every public page and form, the contact's pages and the staff pages.
+
+A page passes with no violation of impact "serious" or "critical"; every violation found, of any
+impact, is written to ``test-output/axe/<page>.json`` for a closer look. The site's
+Content-Security-Policy forbids inline scripts, so these contexts bypass it to inject axe.
+"""
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+FAILING_IMPACTS = ("serious", "critical")
+REPORTS = Path(__file__).resolve().parents[2] / "test-output" / "axe"
+
+
+def _submit_empty(path, button):
+    def visit(page, site):
+        page.goto(path)
+        page.get_by_role("button", name=button).click()
+        expect(page.locator("#error-summary, .error-message").first).to_be_visible()
+
+    return visit
+
+
+def _go(path):
+    return lambda page, site: page.goto(path if isinstance(path, str) else path(site))
+
+
+def _wrong_password(page, site):
+    page.goto("/staff/sign-in")
+    page.get_by_label("Email", exact=True).fill("nobody@example.org")
+    page.get_by_label("Password", exact=True).fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("The email or password is not right.")).to_be_visible()
+
+
+def _link_sent(page, site):
+    page.goto("/sign-in")
+    page.get_by_label("Email address").fill("someone@example.org")
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+
+
+def _used_link(page, site):
+    page.goto("/my/link/not-a-real-token")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="This link can no longer be used")).to_be_visible()
+
+
+def _renew_with_errors(page, site):
+    page.goto(f"/my/renew/{site.agreement_id}")
+    page.get_by_label("Organization name", exact=True).fill("")
+    page.get_by_role("button", name="Send renewal").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+
+
+# name: (who is signed in, how to reach the page)
+PAGES = {
+    "home": ("public", _go("/")),
+    "become-an-ally": ("public", _go("/become-an-ally")),
+    "allies": ("public", _go("/allies")),
+    "allies-no-match": ("public", _go("/allies?q=no+such+ally")),
+    "ally": ("public", _go(lambda site: f"/allies/{site.ally_slug}")),
+    "conferences": ("public", _go("/conferences")),
+    "apply": ("public", _go("/apply")),
+    "apply-errors": ("public", _submit_empty("/apply", "Send application")),
+    "sign-in": ("public", _go("/sign-in")),
+    "sign-in-errors": ("public", _submit_empty("/sign-in", "Email me a sign-in link")),
+    "sign-in-link-sent": ("public", _link_sent),
+    "follow-link": ("public", _go("/my/link/a-token-from-an-email")),
+    "link-invalid": ("public", _used_link),
+    "not-found": ("public", _go("/no/such/page")),
+    "staff-sign-in": ("public", _go("/staff/sign-in")),
+    "staff-sign-in-errors": ("public", _wrong_password),
+    "my-applicant": ("applicant", _go("/my")),
+    "application-status": (
+        "applicant",
+        _go(lambda site: f"/my/applications/{site.application_id}"),
+    ),
+    "my-ally": ("ally", _go("/my")),
+    "renew": ("ally", _go(lambda site: f"/my/renew/{site.agreement_id}")),
+    "renew-errors": ("ally", _renew_with_errors),
+    "staff-dashboard": ("staff", _go("/staff")),
+    "staff-applications": ("staff", _go("/staff/applications")),
+    "staff-review": ("staff", _go(lambda site: f"/staff/applications/{site.application_id}")),
+    "staff-allies": ("staff", _go("/staff/allies")),
+    "staff-ally": ("staff", _go(lambda site: f"/staff/allies/{site.organization_id}")),
+    "staff-outbox": ("staff", _go("/staff/outbox")),
+    "staff-settings": ("staff", _go("/staff/settings")),
+    "staff-texts": ("staff", _go("/staff/texts")),
+    "staff-users": ("staff", _go("/staff/users")),
+    "staff-types": ("staff", _go("/staff/types")),
+}
+
+
+def run_axe(page, axe_source) -> list[dict]:
+    """Every axe-core violation on the page as it is now."""
+    page.add_script_tag(path=str(axe_source))
+    return page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(
+            f"[{violation['impact']}] {violation['id']}: {violation['help']} ({violation['helpUrl']})"
+        )
+        for node in violation["nodes"][:5]:
+            summary = " ".join((node.get("failureSummary") or "").split())
+            lines.append(f"    {' '.join(map(str, node['target']))}: {summary}")
+        if len(violation["nodes"]) > 5:
+            lines.append(f"    … and {len(violation['nodes']) - 5} more")
+    return "\n".join(lines)
+
+
+# At a phone's width too, where wide tables scroll inside their own box and headers wrap.
+PHONE_PAGES = ("home", "allies", "ally", "conferences", "apply-errors", "staff-dashboard")
+CASES = [pytest.param(name, None, id=name) for name in PAGES] + [
+    pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375") for name in PHONE_PAGES
+]
+
+
+@pytest.mark.parametrize(("name", "viewport"), CASES)
+def test_no_serious_or_critical_violations(name, viewport, axe_source, web, site):
+    who, visit = PAGES[name]
+    page = web.page(viewport=viewport, bypass_csp=True, storage_state=site.states[who])
+    visit(page, site)
+    page.wait_for_load_state()
+    if who != "public":
+        assert "sign-in" not in urlsplit(page.url).path, f"{name}: sent to {page.url} instead"
+    web.shot(page, name)
+
+    violations = run_axe(page, axe_source)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    report = REPORTS / f"{name}{'-375' if viewport else ''}.json"
+    report.write_text(json.dumps({"url": page.url, "violations": violations}, indent=2))
+    failing = [v for v in violations if v["impact"] in FAILING_IMPACTS]
+    assert not failing, f"axe on {page.url} ({name}):\n{describe(failing)}"
