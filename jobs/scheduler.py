@@ -283,6 +283,8 @@ def scheduler_command(once, today, retry_seconds, lock_timeout):
         while not stop.is_set():
             scheduler = build_scheduler(app, lock)
             running["scheduler"] = scheduler
+            if stop.is_set():  # a signal came while the schedule was being built
+                break
             scheduler.start()  # blocks until a signal, or the lock is lost
             running.pop("scheduler", None)
             if stop.is_set():

@@ -42,7 +42,8 @@ def test_status_moves_through_the_lifecycle():
     assert status(date(2028, 1, 31)) == "lapsed"
     assert status(date(2027, 6, 1), terminated_on=date(2027, 6, 1)) == "terminated"
     assert status(date(2027, 5, 31), terminated_on=date(2027, 6, 1)) == "active"
-    assert status(date(2027, 12, 1), renewed=True) == "renewed"
+    assert status(date(2027, 12, 1), renewed=True) == "expiring"  # still its own term ...
+    assert status(date(2028, 1, 1), renewed=True) == "renewed"  # ... until the successor starts
 
 
 def test_renewal_is_contiguous_unless_lapsed():

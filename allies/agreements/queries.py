@@ -2,7 +2,8 @@
 
 from datetime import date, timedelta
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, exists, or_
+from sqlalchemy.orm import aliased
 
 from allies.agreements.models import Agreement
 from allies.agreements.terms import agreement_status
@@ -28,13 +29,15 @@ def listed_clause(today: date, grace_days: int):
     """SQL condition on Agreement true when it keeps its organization on the public page today.
 
     This is terms.LISTED_STATUSES restated for an index: started, not past grace, not
-    terminated. A renewed term's successor starts the next day, so the organization stays listed
-    through the successor; a property test checks the two forms agree.
+    terminated, and not yet succeeded by a started renewal (which then speaks for the
+    organization itself); a property test checks the two forms agree.
     """
+    successor = aliased(Agreement)
     return and_(
         Agreement.start_date <= today,
         Agreement.end_date >= today - timedelta(days=grace_days),
         or_(Agreement.terminated_on.is_(None), Agreement.terminated_on > today),
+        ~exists().where(successor.previous_id == Agreement.id, successor.start_date <= today),
     )
 
 

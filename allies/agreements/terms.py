@@ -47,8 +47,8 @@ def agreement_status(
     """The status of a term on ``today`` from its dates and the decisions taken on it."""
     if terminated_on is not None and terminated_on <= today:
         return "terminated"
-    if renewed:
-        return "renewed"
+    if renewed and today > end:
+        return "renewed"  # the successor has taken over
     if today < start:
         return "upcoming"
     if today <= end:

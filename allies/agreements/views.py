@@ -129,7 +129,7 @@ def export_csv():
 
 
 def _detail(organization: Organization, status: int = 200, **forms):
-    from allies.reminders.operations import reminders_for_agreement
+    from allies.reminders.operations import reminders_for_organization
 
     today = alliance_today()
     agreements = agreements_of(organization.id)
@@ -155,7 +155,7 @@ def _detail(organization: Organization, status: int = 200, **forms):
             agreements=agreements,
             applications=applications,
             status_of=status_of,
-            reminders={a.id: reminders_for_agreement(a.id) for a in agreements},
+            reminders=_by_agreement(reminders_for_organization(organization.id)),
             history=history_of(organization),
             texts=current_statements(),
             today=today,
@@ -163,6 +163,13 @@ def _detail(organization: Organization, status: int = 200, **forms):
         ),
         status,
     )
+
+
+def _by_agreement(reminders) -> dict:
+    grouped: dict[int, list] = {}
+    for reminder in reminders:
+        grouped.setdefault(reminder.agreement_id, []).append(reminder)
+    return grouped
 
 
 @bp.get("/<int:organization_id>")

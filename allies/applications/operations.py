@@ -7,7 +7,6 @@ time where it matters, commits once, and queues its email in the same transactio
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from flask import url_for
 from sqlalchemy.exc import IntegrityError
 
 from allies.agreements.models import Agreement
@@ -22,7 +21,7 @@ from allies.applications.models import (
 from allies.applications.statements import current_statements
 from allies.errors import OperationError
 from allies.extensions import db
-from allies.mail.outbox import queue_email
+from allies.mail.outbox import public_url, queue_email, site_path
 from allies.organizations.access import make_link_token
 from allies.organizations.models import Contact, Organization
 from allies.organizations.operations import PROFILE_FIELDS, apply_profile
@@ -49,11 +48,10 @@ class EndorsementInput:
 
 def _status_link(contact, application) -> str:
     token = make_link_token(contact, "sign-in")
-    return url_for(
+    return public_url(
         "portal.follow_link",
         token=token,
-        next=url_for("portal.application", application_id=application.id),
-        _external=True,
+        next=site_path("portal.application", application_id=application.id),
     )
 
 

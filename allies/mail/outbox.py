@@ -1,6 +1,7 @@
 """Queue email in the outbox inside the caller's transaction (delivery is in sender.py)."""
 
 from email.utils import make_msgid
+from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 
@@ -31,3 +32,21 @@ def queue_email(to_addr: str, template: str, subject: str, **context) -> OutboxM
     )
     db.session.add(message)
     return message
+
+
+def _public_adapter():
+    base = urlsplit(current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
+    return current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
+    )
+
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute URL on PUBLIC_BASE_URL for email, with or without a request in progress."""
+    values = {key: value for key, value in values.items() if value is not None}
+    return _public_adapter().build(endpoint, values, force_external=True)
+
+
+def site_path(endpoint: str, **values) -> str:
+    """The path of ``endpoint`` on the public site (for ``next`` parameters in links)."""
+    return _public_adapter().build(endpoint, values)

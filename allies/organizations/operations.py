@@ -1,10 +1,8 @@
 """Changes to an organization's profile and contacts, and emailed sign-in links."""
 
-from flask import url_for
-
 from allies.errors import OperationError
 from allies.extensions import db
-from allies.mail.outbox import queue_email
+from allies.mail.outbox import public_url, queue_email
 from allies.organizations.access import make_link_token
 from allies.organizations.models import CONTACT_ROLES, Contact, Organization
 from allies.organizations.profile import normalize_name, website_domain
@@ -100,7 +98,7 @@ def send_sign_in_link(email: str, *, next_path: str | None = None) -> bool:
     )
     for contact in contacts:
         token = make_link_token(contact, "sign-in")
-        link = url_for("portal.follow_link", token=token, next=next_path, _external=True)
+        link = public_url("portal.follow_link", token=token, next=next_path)
         queue_email(
             contact.email,
             "sign_in_link",

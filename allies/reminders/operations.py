@@ -13,19 +13,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
-from urllib.parse import quote, urlsplit
 
-from flask import current_app
 from sqlalchemy import exists, func, or_, update
 from sqlalchemy.orm import aliased, selectinload
-from werkzeug.routing import BuildError
 
 from allies.agreements.models import Agreement
 from allies.agreements.terms import lapse_date
 from allies.applications.models import OPEN_STATES, Application
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
-from allies.mail.outbox import queue_email
+from allies.mail.outbox import public_url, queue_email, site_path
 from allies.organizations.access import make_link_token
 from allies.organizations.models import Contact, Organization
 from allies.reminders.lock import insert_ignoring_conflict
@@ -302,7 +299,9 @@ def reminder_subject(kind: str, organization_name: str, end: date, today: date) 
     """The subject line of a reminder of ``kind`` sent on ``today``."""
     if kind == LAPSE:
         return f"{organization_name}: your Ally agreement has lapsed"
-    if kind == END_DAY or end <= today:
+    if end < today:  # an end-day reminder sent late, after downtime
+        return f"{organization_name}: your Ally agreement ended on {long_date(end)}"
+    if kind == END_DAY or end == today:
         return f"{organization_name}: your Ally agreement ends today"
     return (
         f"{organization_name}: your Ally agreement ends in {_days((end - today).days)} "
@@ -311,20 +310,12 @@ def reminder_subject(kind: str, organization_name: str, end: date, today: date) 
 
 
 def renewal_url(token: str, agreement_id: int) -> str:
-    """The absolute URL of a renewal link, on PUBLIC_BASE_URL (the sweep has no request)."""
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    parts = urlsplit(base)
-    adapter = current_app.url_map.bind(
-        parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme or "http"
+    """The absolute URL of a renewal link (the sweep has no request)."""
+    return public_url(
+        "portal.follow_link",
+        token=token,
+        next=site_path("portal.renew", agreement_id=agreement_id),
     )
-    try:
-        next_path = adapter.build("portal.renew", {"agreement_id": agreement_id})
-        return adapter.build(
-            "portal.follow_link", {"token": token, "next": next_path}, force_external=True
-        )
-    except BuildError:
-        # The portal views are not registered (yet): the same URL, built by hand.
-        return f"{base}/my/link/{token}?next={quote(f'/my/renew/{agreement_id}', safe='/')}"
 
 
 def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bool:
@@ -363,6 +354,7 @@ def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bo
         offset=days_before_end(item.kind),
         is_lapse=item.kind == LAPSE,
         is_end_day=item.kind == END_DAY or days_left <= 0,
+        has_ended=days_left < 0,
         grace_days=grace_days,
         grace_end=long_date(lapse_date(item.end_date, grace_days) - timedelta(days=1)),
         renewal_pending=item.renewal_pending,

@@ -129,10 +129,11 @@ def end_date_ranges(
 def sweep_window(today: date, last_as_of: date | None) -> tuple[date, date]:
     """The days a sweep on ``today`` covers: those since the last completed sweep, and today.
 
-    The first ever sweep looks back FIRST_RUN_LOOKBACK_DAYS; no sweep looks back more than
-    MAX_CATCH_UP_DAYS. A sweep as of a day not after the last one covers that day only.
+    The first ever sweep looks back FIRST_RUN_LOOKBACK_DAYS, and so does one as of a day before
+    the last sweep's (someone ran a sweep as of a future day); no sweep looks back more than
+    MAX_CATCH_UP_DAYS. A second sweep as of the same day covers that day only.
     """
-    if last_as_of is None:
+    if last_as_of is None or last_as_of > today:
         first = today - timedelta(days=FIRST_RUN_LOOKBACK_DAYS)
     else:
         first = min(last_as_of + timedelta(days=1), today)
