@@ -26,13 +26,14 @@ $(STAMP): pyproject.toml
 
 # Migrate, create the first admin (password printed once) and demo data, then serve the web app
 # and the reminder scheduler side by side; Ctrl-C stops both.
+run: export ALLIES_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: install
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi bootstrap
 	@echo "Allies is at http://$(HOST):$(PORT)/  (staff: http://$(HOST):$(PORT)/staff/sign-in)"
 	@trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask --app wsgi scheduler & scheduler=$$!; \
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 lint: install
 	$(BIN)/ruff check allies jobs tests bench wsgi.py
