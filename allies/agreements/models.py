@@ -16,8 +16,9 @@ class Agreement(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(db.ForeignKey("organization.id"), index=True)
+    # One agreement per approval: a second approval of the same application cannot insert.
     application_id: Mapped[int | None] = mapped_column(
-        db.ForeignKey("application.id", use_alter=True)
+        db.ForeignKey("application.id", use_alter=True), unique=True
     )
     previous_id: Mapped[int | None] = mapped_column(db.ForeignKey("agreement.id"), unique=True)
     start_date: Mapped[date]

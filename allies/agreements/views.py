@@ -14,8 +14,8 @@ from allies.agreements.models import Agreement
 from allies.agreements.operations import terminate_agreement
 from allies.agreements.queries import agreements_of, status_of
 from allies.applications.forms import StaffRenewalForm
-from allies.applications.models import Application
 from allies.applications.operations import submit_renewal
+from allies.applications.queries import applications_of
 from allies.applications.statements import current_statements
 from allies.errors import OperationError
 from allies.extensions import db
@@ -133,13 +133,7 @@ def _detail(organization: Organization, status: int = 200, **forms):
 
     today = alliance_today()
     agreements = agreements_of(organization.id)
-    applications = list(
-        db.session.scalars(
-            db.select(Application)
-            .where(Application.organization_id == organization.id)
-            .order_by(Application.submitted_at.desc())
-        )
-    )
+    applications = applications_of(organization.id)
     context = {
         "profile_form": ProfileForm(formdata=None, obj=organization),
         "contact_form": ContactForm(formdata=None),

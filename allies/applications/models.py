@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from allies.extensions import db
@@ -10,7 +10,6 @@ from allies.timeutil import utcnow
 
 STATEMENT_KINDS = ("mission", "vision", "values")
 OPEN_STATES = ("submitted", "info_requested")
-STATES = ("submitted", "info_requested", "approved", "declined", "withdrawn")
 
 
 class StatementVersion(db.Model):
@@ -33,7 +32,17 @@ class Application(db.Model):
     """A request to become an Ally (kind ``new``) or to renew an agreement (kind ``renewal``)."""
 
     __tablename__ = "application"
-    __table_args__ = (Index("ix_application_state_submitted", "state", "submitted_at"),)
+    __table_args__ = (
+        Index("ix_application_state_submitted", "state", "submitted_at"),
+        # At most one renewal waiting per agreement, even when two are sent at once.
+        Index(
+            "uq_application_open_renewal",
+            "renews_agreement_id",
+            unique=True,
+            sqlite_where=text("state IN ('submitted', 'info_requested')"),
+            postgresql_where=text("state IN ('submitted', 'info_requested')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="new")

@@ -13,11 +13,13 @@ from allies.agreements.models import Agreement
 from allies.agreements.operations import renew_agreement, start_agreement
 from allies.agreements.terms import renewal_is_open
 from allies.applications.models import (
+    OPEN_STATES,
     STATEMENT_KINDS,
     Application,
     ApplicationMessage,
     Endorsement,
 )
+from allies.applications.queries import open_renewal
 from allies.applications.statements import current_statements
 from allies.errors import OperationError
 from allies.extensions import db
@@ -186,6 +188,26 @@ def _submit_application_once(
     return application
 
 
+def _transition(application: Application, to_state: str) -> str:
+    """Move an open application to ``to_state`` atomically; returns the state it left.
+
+    The conditional UPDATE makes two simultaneous decisions (a double click, two reviewers)
+    impossible: the second finds the application no longer open and is refused.
+    """
+    previous = application.state
+    moved = db.session.execute(
+        db.update(Application)
+        .where(Application.id == application.id, Application.state.in_(OPEN_STATES))
+        .values(state=to_state)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        db.session.rollback()
+        raise OperationError("Someone else has just changed this application; please reload it.")
+    application.state = to_state
+    return previous
+
+
 def _require_open(application: Application) -> None:
     if not application.is_open:
         raise OperationError(f"This application is already {application.state.replace('_', ' ')}.")
@@ -211,8 +233,7 @@ def update_application(
 def withdraw_application(application: Application, *, contact, reason: str = "") -> None:
     """The applicant withdraws before a decision. Commits."""
     _require_open(application)
-    previous = application.state
-    application.state = "withdrawn"
+    previous = _transition(application, "withdrawn")
     application.decided_at = utcnow()
     record_event(
         application,
@@ -232,8 +253,7 @@ def answer_question(application: Application, body: str, *, contact) -> None:
     if not body:
         raise OperationError("Please write your answer.")
     db.session.add(ApplicationMessage(application=application, author="applicant", body=body))
-    previous = application.state
-    application.state = "submitted"
+    previous = _transition(application, "submitted")
     record_event(
         application,
         "answered",
@@ -262,8 +282,7 @@ def ask_question(application: Application, body: str, *, staff: StaffUser) -> No
     db.session.add(
         ApplicationMessage(application=application, author="staff", staff_id=staff.id, body=body)
     )
-    previous = application.state
-    application.state = "info_requested"
+    previous = _transition(application, "info_requested")
     record_event(
         application,
         "question_asked",
@@ -291,8 +310,7 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
     reason = (reason or "").strip()
     if not reason:
         raise OperationError("A reason is required to decline.")
-    previous = application.state
-    application.state = "declined"
+    previous = _transition(application, "declined")
     application.decided_by_id = staff.id
     application.decided_at = utcnow()
     application.decision_reason = reason
@@ -332,6 +350,7 @@ def approve_application(
         )
     ):
         raise OperationError("This application has no complete endorsement and cannot be approved.")
+    previous = _transition(application, "approved")
     if application.kind == "renewal":
         agreement = renew_agreement(
             application.renews_agreement, approved_on=today, staff=staff, application=application
@@ -340,8 +359,6 @@ def approve_application(
         agreement = start_agreement(
             application.organization, start or today, staff=staff, application=application
         )
-    previous = application.state
-    application.state = "approved"
     application.decided_by_id = staff.id
     application.decided_at = utcnow()
     record_event(application, "approved", staff=staff, from_state=previous, to_state="approved")
@@ -381,13 +398,7 @@ def submit_renewal(
         raise OperationError("This agreement was terminated and cannot be renewed.")
     if not renewal_is_open(end=agreement.end_date, today=today):
         raise OperationError("Renewal opens 90 days before the agreement ends.")
-    open_renewal = db.session.scalar(
-        db.select(Application).where(
-            Application.renews_agreement_id == agreement.id,
-            Application.state.in_(("submitted", "info_requested")),
-        )
-    )
-    if open_renewal is not None:
+    if open_renewal(agreement.id) is not None:
         raise OperationError("A renewal for this agreement is already waiting for review.")
     organization = agreement.organization
     apply_profile(organization, profile)
@@ -400,6 +411,11 @@ def submit_renewal(
     )
     db.session.add(application)
     record = _make_endorsement(application, endorsement)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()  # another renewal of this agreement was sent at the same moment
+        raise OperationError("A renewal for this agreement is already waiting for review.") from None
     if staff is not None:
         record.recorded_by_id = staff.id
     actor = {"staff": staff} if staff is not None else {"actor": f"ally contact {contact.email}"}

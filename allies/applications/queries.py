@@ -45,3 +45,35 @@ def waiting_counts() -> dict[str, int]:
     counts = {"new": 0, "renewal": 0}
     counts.update(dict(rows))
     return counts
+
+
+def open_renewal(agreement_id: int) -> Application | None:
+    """The renewal of ``agreement_id`` waiting for review, if any."""
+    return db.session.scalar(
+        db.select(Application).where(
+            Application.renews_agreement_id == agreement_id,
+            Application.state.in_(OPEN_STATES),
+        )
+    )
+
+
+def applications_of(organization_id: int) -> list[Application]:
+    """Every application and renewal of an organization, newest first."""
+    return list(
+        db.session.scalars(
+            db.select(Application)
+            .where(Application.organization_id == organization_id)
+            .order_by(Application.submitted_at.desc())
+        )
+    )
+
+
+def last_endorsement(organization_id: int):
+    """The endorsement of the organization's latest approved application or renewal."""
+    application = db.session.scalar(
+        db.select(Application)
+        .where(Application.organization_id == organization_id, Application.state == "approved")
+        .order_by(Application.decided_at.desc(), Application.id.desc())
+        .limit(1)
+    )
+    return application.endorsement if application is not None else None

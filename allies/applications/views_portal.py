@@ -22,6 +22,7 @@ from allies.applications.operations import (
     update_application,
     withdraw_application,
 )
+from allies.applications.queries import applications_of, last_endorsement, open_renewal
 from allies.applications.statements import changes_since, current_statements
 from allies.errors import OperationError
 from allies.extensions import db, limiter
@@ -125,13 +126,7 @@ def home():
 
 def _render_home(contact_form, status: int = 200):
     organization = current_contact().organization
-    applications = list(
-        db.session.scalars(
-            db.select(Application)
-            .where(Application.organization_id == organization.id)
-            .order_by(Application.submitted_at.desc())
-        )
-    )
+    applications = applications_of(organization.id)
     return (
         render_template(
             "portal/home.html",
@@ -235,7 +230,7 @@ def renew(agreement_id: int):
     organization = agreement.organization
     today = alliance_today()
     texts = current_statements()
-    last = _last_endorsement(organization.id)
+    last = last_endorsement(organization.id)
     form = RenewalForm(obj=organization if request.method == "GET" else None)
     form.show_versions(texts)
     if form.validate_on_submit():
@@ -267,27 +262,8 @@ def renew(agreement_id: int):
         changes=changes_since(last),
         status=status_of(agreement, today),
         is_open=renewal_is_open(end=agreement.end_date, today=today),
-        open_renewal=_open_renewal(agreement.id),
+        open_renewal=open_renewal(agreement.id),
     ), (400 if request.method == "POST" else 200)
-
-
-def _last_endorsement(organization_id: int):
-    application = db.session.scalar(
-        db.select(Application)
-        .where(Application.organization_id == organization_id, Application.state == "approved")
-        .order_by(Application.decided_at.desc(), Application.id.desc())
-        .limit(1)
-    )
-    return application.endorsement if application is not None else None
-
-
-def _open_renewal(agreement_id: int):
-    return db.session.scalar(
-        db.select(Application).where(
-            Application.renews_agreement_id == agreement_id,
-            Application.state.in_(("submitted", "info_requested")),
-        )
-    )
 
 
 @bp.post("/my/contacts")

@@ -41,9 +41,12 @@ from allies.timeutil import utcnow
 
 # Defaults for settings that config.py does not define (override them in instance/config.py or
 # with ALLIES_MAIL_* environment variables).
-DEFAULT_MAX_ATTEMPTS = 8
+# A temporary failure is retried until the message is MAIL_GIVE_UP_HOURS old (an outage of a
+# day or two loses nothing), or after MAIL_MAX_ATTEMPTS tries, whichever comes first.
+DEFAULT_MAX_ATTEMPTS = 40
+DEFAULT_GIVE_UP_HOURS = 72
 DEFAULT_RETRY_BASE_SECONDS = 60
-DEFAULT_RETRY_CAP_SECONDS = 6 * 3600
+DEFAULT_RETRY_CAP_SECONDS = 3 * 3600
 
 
 @dataclass
@@ -388,6 +391,7 @@ def deliver_pending(
     # message this run is still sending.
     deadline = started + lease_seconds * 0.8
     unreachable: ServerUnreachable | None = None
+    retry_at = now
     transport = SmtpConnection(config) if config.get("MAIL_SERVER") else FileDelivery()
     with transport:
         for message in messages:
@@ -395,30 +399,42 @@ def deliver_pending(
                 _release(message)
                 report.released += 1
                 continue
-            error: Exception | None = unreachable
-            if error is None:
+            if unreachable is not None:
+                # Not tried: the server was unreachable for an earlier message of this batch,
+                # so this one waits as long as that one, and no attempt is counted.
+                _postpone_untried(message, unreachable, retry_at)
+                report.retried += 1
+                continue
+            error: Exception | None = None
+            message_retry_at = None
+            try:
+                email = build_email(message)
+            except (ValueError, TypeError, LookupError) as exc:
+                error = PermanentFailure(f"The message cannot be built: {exc}")
+            else:
                 try:
-                    email = build_email(message)
-                except (ValueError, TypeError, LookupError) as exc:
-                    error = PermanentFailure(f"The message cannot be built: {exc}")
-                else:
-                    try:
-                        transport.send(email, message)
-                    except ServerUnreachable as exc:
-                        unreachable = error = exc
-                    except (TemporaryFailure, PermanentFailure) as exc:
-                        error = exc
-            _record_outcome(message, error, now, max_attempts, report)
+                    transport.send(email, message)
+                except ServerUnreachable as exc:
+                    unreachable = error = exc
+                    retry_at = message_retry_at = now + retry_delay(message.attempts)
+                except (TemporaryFailure, PermanentFailure) as exc:
+                    error = exc
+            _record_outcome(message, error, now, max_attempts, report, message_retry_at)
     return report
 
 
-def _record_outcome(message, error, now, max_attempts, report: DeliveryReport) -> None:
+def _record_outcome(
+    message, error, now, max_attempts, report: DeliveryReport, retry_at: datetime | None = None
+) -> None:
     if error is None:
         if _mark(message, status="sent", sent_at=now, last_error=""):
             report.sent += 1
         return
     reason = str(error)[:2000]
-    if isinstance(error, PermanentFailure) or message.attempts >= max_attempts:
+    too_old = now - message.created_at > timedelta(
+        hours=float(_setting("MAIL_GIVE_UP_HOURS", DEFAULT_GIVE_UP_HOURS))
+    )
+    if isinstance(error, PermanentFailure) or message.attempts >= max_attempts or too_old:
         if isinstance(error, TemporaryFailure):
             reason = f"Gave up after {message.attempts} attempts. Last error: {reason}"
         if _mark(message, status="failed", last_error=reason):
@@ -427,10 +443,21 @@ def _record_outcome(message, error, now, max_attempts, report: DeliveryReport) -
     if _mark(
         message,
         status="pending",
-        next_attempt_at=now + retry_delay(message.attempts),
+        next_attempt_at=retry_at or now + retry_delay(message.attempts),
         last_error=reason,
     ):
         report.retried += 1
+
+
+def _postpone_untried(message: OutboxMessage, error: Exception, retry_at: datetime) -> None:
+    """Put back a message that was claimed but not tried, without counting an attempt."""
+    _mark(
+        message,
+        status="pending",
+        attempts=OutboxMessage.attempts - 1,
+        next_attempt_at=retry_at,
+        last_error=f"Not tried: {error}"[:2000],
+    )
 
 
 def _release(message: OutboxMessage) -> None:

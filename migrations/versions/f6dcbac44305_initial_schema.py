@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: bd0a7c157cab
+Revision ID: f6dcbac44305
 Revises: 
-Create Date: 2026-11-22 04:54:34.351848
+Create Date: 2026-11-22 05:28:10.139071
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'bd0a7c157cab'
+revision = 'f6dcbac44305'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -187,6 +187,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['previous_id'], ['agreement.id'], name=op.f('fk_agreement_previous_id_agreement')),
     sa.ForeignKeyConstraint(['terminated_by_id'], ['staff_user.id'], name=op.f('fk_agreement_terminated_by_id_staff_user')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agreement')),
+    sa.UniqueConstraint('application_id', name=op.f('uq_agreement_application_id')),
     sa.UniqueConstraint('previous_id', name=op.f('uq_agreement_previous_id'))
     )
     with op.batch_alter_table('agreement', schema=None) as batch_op:
@@ -234,6 +235,7 @@ def upgrade():
     with op.batch_alter_table('application', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_application_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index('ix_application_state_submitted', ['state', 'submitted_at'], unique=False)
+        batch_op.create_index('uq_application_open_renewal', ['renews_agreement_id'], unique=True, sqlite_where=sa.text("state IN ('submitted', 'info_requested')"), postgresql_where=sa.text("state IN ('submitted', 'info_requested')"))
 
     op.create_table('reminder',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -320,6 +322,7 @@ def downgrade():
     op.drop_table('sign_in_link')
     op.drop_table('reminder')
     with op.batch_alter_table('application', schema=None) as batch_op:
+        batch_op.drop_index('uq_application_open_renewal', sqlite_where=sa.text("state IN ('submitted', 'info_requested')"), postgresql_where=sa.text("state IN ('submitted', 'info_requested')"))
         batch_op.drop_index('ix_application_state_submitted')
         batch_op.drop_index(batch_op.f('ix_application_organization_id'))
 
