@@ -29,6 +29,7 @@ DEFAULTS = {
     "RATELIMIT_STORAGE_URI": "allies+db://",
     "RATELIMIT_HEADERS_ENABLED": True,
     "SIGN_IN_RATE_LIMIT": "10 per minute;50 per hour",
+    "APPLY_RATE_LIMIT": "20 per hour",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,

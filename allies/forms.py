@@ -12,13 +12,21 @@ def strip_control_characters(value):
     return _CONTROL.sub("", value) if isinstance(value, str) else value
 
 
+def single_line(value):
+    """One-line fields (names, titles) lose line breaks, which would break email headers."""
+    return " ".join(value.splitlines()) if isinstance(value, str) else value
+
+
 class BaseForm(FlaskForm):
     """FlaskForm whose text fields all pass through strip_control_characters."""
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
             filters = list(unbound_field.kwargs.get("filters", ()))
-            if unbound_field.field_class.__name__ in ("StringField", "TextAreaField", "EmailField"):
+            kind = unbound_field.field_class.__name__
+            if kind in ("StringField", "TextAreaField", "EmailField"):
                 filters.append(strip_control_characters)
+            if kind in ("StringField", "EmailField"):
+                filters.append(single_line)
             options["filters"] = filters
             return unbound_field.bind(form=form, **options)

@@ -26,3 +26,12 @@ def to_local(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC).astimezone(alliance_zone())
+
+
+def local_date_to_utc(day: date) -> datetime:
+    """Noon of a calendar date in the alliance's zone, as a naive-UTC timestamp.
+
+    Noon, so the stored moment shows as that same date in the zone whatever the DST offset.
+    """
+    local = datetime.combine(day, datetime.min.time()).replace(hour=12, tzinfo=alliance_zone())
+    return local.astimezone(UTC).replace(tzinfo=None)

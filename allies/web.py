@@ -74,10 +74,9 @@ def init_app(app) -> None:
             response.headers.setdefault(
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
             )
-        if request.endpoint and (
-            request.endpoint.startswith(("staff.", "portal.", "agreements.", "mail."))
-        ):
-            response.headers.setdefault("Cache-Control", "no-store")
+        if request.path.startswith(("/staff", "/my", "/sign-in")):
+            # pages with contact details or private links are never stored by browsers or proxies
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.template_filter("initials")

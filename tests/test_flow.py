@@ -230,13 +230,16 @@ def test_endorsing_an_outdated_text_is_refused_and_keeps_input(app, client, auth
 
 def test_public_pages_follow_changes_at_once(app, client, auth, factory):
     org_id, agreement_id = factory.ally(name="Cached Clinic")
-    assert "Cached Clinic" in client.get("/allies").get_data(as_text=True)  # now cached
-    assert "Cached Clinic" in listed_names(client)
+    visitor = app.test_client(use_cookies=False)  # no session: served from the whole-page cache
+    assert "Cached Clinic" in visitor.get("/allies").get_data(as_text=True)
+    assert "Cached Clinic" in visitor.get("/allies/cached-clinic").get_data(as_text=True)
+    assert "Cached Clinic" in listed_names(visitor)
     auth.login("admin")
     client.post(
         f"/staff/allies/{org_id}/agreements/{agreement_id}/terminate",
         data={"terminated_on": date.today().isoformat(), "reason": "Asked to leave"},
     )
+    assert "Cached Clinic" not in visitor.get("/allies").get_data(as_text=True)
+    assert "Cached Clinic" not in listed_names(visitor)
+    assert visitor.get("/allies/cached-clinic").status_code == 404
     assert "Cached Clinic" not in client.get("/allies").get_data(as_text=True)
-    assert "Cached Clinic" not in listed_names(client)
-    assert client.get("/allies/cached-clinic").status_code == 404

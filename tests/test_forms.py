@@ -250,9 +250,57 @@ def test_staff_user_form_errors(client, auth):
     assert field_error(html, "email") and "at least 10" in field_error(html, "password")
 
 
-def test_decline_needs_a_reason_and_keeps_the_question_typed(client, auth, factory):
+def test_question_needs_text(client, auth, factory):
     application_id = factory.application()
     auth.login("reviewer")
     response = client.post(f"/staff/applications/{application_id}/question", data={"body": ""})
     assert response.status_code == 400
     assert "Write the question." in response.get_data(as_text=True)
+
+
+def test_approve_needs_a_valid_start_date_and_changes_nothing_without_one(
+    app, client, auth, factory
+):
+    application_id = factory.application()
+    auth.login("reviewer")
+    response = client.post(
+        f"/staff/applications/{application_id}/approve", data={"start_date": "31/02/2026"}
+    )
+    assert response.status_code == 400
+    assert field_error(response.get_data(as_text=True), "start_date")
+    with app.app_context():
+        assert db.session.get(Application, application_id).state == "submitted"
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "field_id", "message"),
+    [
+        ("/sign-in", {"email": "nope"}, "email", "valid email"),
+        ("/staff/types", {"name": ""}, "name", "required"),
+        ("/staff/texts", {"kind": "mission", "mission-text": ""}, "mission-text", "required"),
+    ],
+)
+def test_small_forms_show_errors_next_to_the_field(client, auth, path, data, field_id, message):
+    auth.login("admin")
+    response = client.post(path, data=data)
+    assert response.status_code in (200, 400)
+    assert message in field_error(response.get_data(as_text=True), field_id)
+
+
+def test_contact_form_errors_keep_what_was_typed(app, client, factory):
+    application_id = factory.application(email="portal@example.org")
+    from allies.organizations.access import make_link_token
+    from allies.organizations.models import Contact
+
+    with app.test_request_context():
+        contact = db.session.scalar(db.select(Contact).where(Contact.email == "portal@example.org"))
+        token = make_link_token(contact, "sign-in")
+        db.session.commit()
+    client.post(f"/my/link/{token}")
+    response = client.post(
+        "/my/contacts", data={"role": "communications", "name": "Kim Comms", "email": "kim@"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "valid email" in field_error(html, "email") and 'value="Kim Comms"' in html
+    assert application_id

@@ -2,10 +2,12 @@
 
 from datetime import date
 
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allies.agreements.models import Agreement
+from allies.applications.models import Application
 from allies.extensions import db
 from allies.organizations.access import make_link_token
 from tests.test_flow import application_form
@@ -85,6 +87,13 @@ def test_renewal_never_errors(app, client, factory, changes):
             db.session.commit()
         client.post(f"/my/link/{token}")
     agreement_id = test_renewal_never_errors.agreement_ids[key]
+    with app.app_context():  # a renewal accepted by an earlier example would block the next
+        db.session.execute(
+            sa.update(Application)
+            .where(Application.renews_agreement_id == agreement_id)
+            .values(state="withdrawn")
+        )
+        db.session.commit()
     data = application_form(app, **changes)
     response = client.post(f"/my/renew/{agreement_id}", data=data)
     assert response.status_code in (200, 302, 400), response.status_code

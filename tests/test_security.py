@@ -424,3 +424,54 @@ def test_a_fault_on_any_statement_of_an_approval_leaves_nothing_half_written(
         assert "nothing was half-saved" in response.get_data(as_text=True)
         assert state == "submitted", fail_at
         assert after == before, (fail_at, {k for k in after if after[k] != before[k]})
+
+
+def test_private_pages_are_never_cached(client, auth, factory):
+    application_id = factory.application()
+    auth.login("reviewer")
+    for path in ("/staff", f"/staff/applications/{application_id}", "/staff/outbox", "/sign-in"):
+        assert client.get(path).headers["Cache-Control"] == "no-store", path
+
+
+def test_reviewers_do_not_see_sign_in_tokens_in_the_outbox(app, client, auth, factory):
+    factory.application(email="holder@example.org")
+    with app.app_context():
+        from allies.mail.models import OutboxMessage
+
+        message = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.to_addr == "holder@example.org")
+        )
+        token = re.search(r"/my/link/([A-Za-z0-9._-]+)", message.body_text).group(1)
+    auth.login("reviewer")
+    page = client.get(f"/staff/outbox/{message.id}").get_data(as_text=True)
+    assert token not in page and "only admins see sign-in links" in page
+    assert token not in client.get(f"/staff/outbox/{message.id}/preview").get_data(as_text=True)
+    auth.logout()
+    auth.login("admin")
+    assert token in client.get(f"/staff/outbox/{message.id}").get_data(as_text=True)
+
+
+def test_line_breaks_in_one_line_fields_cannot_reach_email_headers(app, client):
+    data = application_form(app, name="Evil\r\nBcc: victim@example.org", contact_title="A\nB")
+    assert client.post("/apply", data=data).status_code == 302
+    with app.app_context():
+        organization = db.session.scalar(sa.select(Organization))
+        assert organization.name == "Evil Bcc: victim@example.org"
+        from allies.mail.models import OutboxMessage
+
+        subjects = db.session.scalars(sa.select(OutboxMessage.subject)).all()
+    assert subjects and all("\n" not in subject and "\r" not in subject for subject in subjects)
+
+
+@pytest.fixture
+def apply_limited(app_config):
+    app_config["RATELIMIT_ENABLED"] = True
+    app_config["APPLY_RATE_LIMIT"] = "3 per hour"
+
+
+def test_applications_are_rate_limited(apply_limited, app, client):
+    codes = [
+        client.post("/apply", data=application_form(app, name=f"Org {n}")).status_code
+        for n in range(5)
+    ]
+    assert codes == [302, 302, 302, 429, 429]

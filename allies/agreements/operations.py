@@ -52,10 +52,14 @@ def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date) -
         raise OperationError("A reason is required to terminate an agreement.")
     if agreement.terminated_on is not None:
         raise OperationError("This agreement is already terminated.")
-    agreement.terminated_on = on
-    agreement.termination_reason = reason
-    agreement.terminated_by_id = staff.id
-    record_event(
-        agreement, "agreement_terminated", staff=staff, to_state="terminated", reason=reason
-    )
+    # An approved renewal that has not started would otherwise bring the Ally back later.
+    for term in (agreement, agreement.successor):
+        if term is None or term.terminated_on is not None:
+            continue
+        term.terminated_on = on
+        term.termination_reason = reason
+        term.terminated_by_id = staff.id
+        record_event(
+            term, "agreement_terminated", staff=staff, to_state="terminated", reason=reason
+        )
     db.session.commit()

@@ -6,7 +6,7 @@ from sqlalchemy import and_, exists, or_
 from sqlalchemy.orm import aliased
 
 from allies.agreements.models import Agreement
-from allies.agreements.terms import agreement_status
+from allies.agreements.terms import agreement_status, renewal_is_open
 from allies.extensions import db
 from allies.staff.settings import get_setting
 
@@ -41,14 +41,15 @@ def listed_clause(today: date, grace_days: int):
     )
 
 
-def latest_agreement(organization_id: int) -> Agreement | None:
-    """The organization's most recent term, or None."""
-    return db.session.scalar(
-        db.select(Agreement)
-        .where(Agreement.organization_id == organization_id)
-        .order_by(Agreement.start_date.desc(), Agreement.id.desc())
-        .limit(1)
-    )
+def term_in_force(agreements: list[Agreement], today: date) -> Agreement | None:
+    """Of an organization's terms (newest first), the one that speaks for it today.
+
+    That is the newest term already started; a renewal approved early waits its turn.
+    """
+    for agreement in agreements:
+        if agreement.start_date <= today:
+            return agreement
+    return agreements[-1] if agreements else None
 
 
 def agreements_of(organization_id: int) -> list[Agreement]:
@@ -59,4 +60,14 @@ def agreements_of(organization_id: int) -> list[Agreement]:
             .where(Agreement.organization_id == organization_id)
             .order_by(Agreement.start_date.desc(), Agreement.id.desc())
         )
+    )
+
+
+RENEWABLE_STATUSES = ("active", "expiring", "grace", "lapsed")
+
+
+def may_renew(agreement: Agreement, today: date) -> bool:
+    """Whether ``agreement`` can be renewed today: not ended early, not renewed, window open."""
+    return status_of(agreement, today) in RENEWABLE_STATUSES and renewal_is_open(
+        end=agreement.end_date, today=today
     )

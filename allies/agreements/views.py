@@ -2,7 +2,6 @@
 
 import csv
 import io
-from datetime import datetime
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -12,7 +11,7 @@ from wtforms.validators import InputRequired, Length
 
 from allies.agreements.models import Agreement
 from allies.agreements.operations import terminate_agreement
-from allies.agreements.queries import agreements_of, status_of
+from allies.agreements.queries import agreements_of, may_renew, status_of, term_in_force
 from allies.applications.forms import StaffRenewalForm
 from allies.applications.operations import submit_renewal
 from allies.applications.queries import applications_of
@@ -26,7 +25,7 @@ from allies.organizations.operations import add_contact, remove_contact, remove_
 from allies.staff.access import staff_required
 from allies.staff.audit import history_of
 from allies.staff.settings import get_setting
-from allies.timeutil import alliance_today
+from allies.timeutil import alliance_today, local_date_to_utc
 
 bp = Blueprint("agreements", __name__, url_prefix="/staff/allies")
 
@@ -43,23 +42,24 @@ def _organization_or_404(organization_id: int) -> Organization:
 
 
 def _rows(today):
-    """Every organization that has held an agreement, with its latest term and status."""
+    """Every organization that has held an agreement, with its term in force and status."""
     grace = get_setting("grace_days")
-    latest = (
-        db.select(Agreement.organization_id, db.func.max(Agreement.id).label("agreement_id"))
-        .group_by(Agreement.organization_id)
-        .subquery()
-    )
     agreements = db.session.scalars(
         db.select(Agreement)
-        .join(latest, Agreement.id == latest.c.agreement_id)
         .options(
             joinedload(Agreement.organization).joinedload(Organization.type),
-            selectinload(Agreement.successor),
             joinedload(Agreement.organization).selectinload(Organization.contacts),
+            selectinload(Agreement.successor),
         )
+        .order_by(Agreement.organization_id, Agreement.start_date.desc(), Agreement.id.desc())
     ).unique()
-    rows = [(a.organization, a, status_of(a, today, grace)) for a in agreements]
+    by_organization: dict[int, list[Agreement]] = {}
+    for agreement in agreements:
+        by_organization.setdefault(agreement.organization_id, []).append(agreement)
+    rows = []
+    for terms in by_organization.values():
+        term = term_in_force(terms, today)
+        rows.append((term.organization, term, status_of(term, today, grace)))
     return sorted(rows, key=lambda row: row[0].normalized_name)
 
 
@@ -147,6 +147,8 @@ def _detail(organization: Organization, status: int = 200, **forms):
             "agreements/detail.html",
             org=organization,
             agreements=agreements,
+            in_force=term_in_force(agreements, today),
+            may_renew=may_renew,
             applications=applications,
             status_of=status_of,
             reminders=_by_agreement(reminders_for_organization(organization.id)),
@@ -263,7 +265,7 @@ def renew_on_behalf(organization_id: int, agreement_id: int):
     if form.validate_on_submit():
         contact = agreement.organization.contact_for("signatory")
         endorsement = form.endorsement_input(form.signer_email.data, request.remote_addr)
-        endorsement.signed_at = datetime.combine(form.signed_on.data, datetime.min.time())
+        endorsement.signed_at = local_date_to_utc(form.signed_on.data)
         try:
             application = submit_renewal(
                 agreement,

@@ -415,7 +415,9 @@ def submit_renewal(
         db.session.flush()
     except IntegrityError:
         db.session.rollback()  # another renewal of this agreement was sent at the same moment
-        raise OperationError("A renewal for this agreement is already waiting for review.") from None
+        raise OperationError(
+            "A renewal for this agreement is already waiting for review."
+        ) from None
     if staff is not None:
         record.recorded_by_id = staff.id
     actor = {"staff": staff} if staff is not None else {"actor": f"ally contact {contact.email}"}

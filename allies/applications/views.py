@@ -1,6 +1,16 @@
 """Applying (public) and reviewing applications and renewals (staff)."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 
 from allies.agreements.queries import agreements_of, status_of
@@ -20,7 +30,7 @@ from allies.applications.operations import (
 )
 from allies.applications.statements import changes_since, current_statements
 from allies.errors import OperationError
-from allies.extensions import db
+from allies.extensions import db, limiter
 from allies.staff.access import staff_required
 from allies.staff.audit import history_of
 from allies.timeutil import alliance_today
@@ -28,7 +38,12 @@ from allies.timeutil import alliance_today
 bp = Blueprint("applications", __name__)
 
 
+def _apply_limit() -> str:
+    return current_app.config["APPLY_RATE_LIMIT"]
+
+
 @bp.route("/apply", methods=["GET", "POST"])
+@limiter.limit(_apply_limit, methods=["POST"])
 def apply():
     """The application form; on success a confirmation page and an emailed status link."""
     form = ApplicationForm()

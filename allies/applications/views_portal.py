@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from allies.agreements.models import Agreement
-from allies.agreements.queries import agreements_of, status_of
+from allies.agreements.queries import agreements_of, may_renew, status_of
 from allies.agreements.terms import renewal_is_open
 from allies.applications.forms import (
     AnswerForm,
@@ -134,7 +134,7 @@ def _render_home(contact_form, status: int = 200):
             applications=applications,
             agreements=agreements_of(organization.id),
             status_of=status_of,
-            renewal_is_open=renewal_is_open,
+            may_renew=may_renew,
             today=alliance_today(),
             contact_form=contact_form,
         ),

@@ -1,5 +1,7 @@
 """Staff pages of the outbox: every message, its status, and a retry for failed ones."""
 
+import re
+
 from flask import (
     Blueprint,
     abort,
@@ -63,12 +65,27 @@ def index():
     )
 
 
+_LINK_TOKEN = re.compile(r"(/my/link/)[A-Za-z0-9._-]+")
+
+
+def _for_viewer(body: str) -> str:
+    """Reviewers see emails with the sign-in tokens hidden: a token signs its holder in."""
+    if current_user.is_admin:
+        return body
+    return _LINK_TOKEN.sub(r"\1[hidden: only admins see sign-in links]", body or "")
+
+
 @bp.get("/<int:message_id>")
 @staff_required
 def show(message_id: int):
     """One message: headers, delivery state, text body, and the HTML body in a sandbox."""
     message = _message_or_404(message_id)
-    return render_template("mail/show.html", message=message)
+    return render_template(
+        "mail/show.html",
+        message=message,
+        body_text=_for_viewer(message.body_text),
+        body_html=_for_viewer(message.body_html),
+    )
 
 
 @bp.get("/<int:message_id>/preview")
@@ -76,7 +93,7 @@ def show(message_id: int):
 def preview(message_id: int):
     """The HTML body alone, for the sandboxed frame on the message page."""
     message = _message_or_404(message_id)
-    response = make_response(message.body_html or "")
+    response = make_response(_for_viewer(message.body_html or ""))
     response.mimetype = "text/html"
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -1,5 +1,6 @@
 """Reads for the public pages: who is a current Ally, found in a fixed number of queries."""
 
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func
@@ -15,8 +16,46 @@ def _listed_ids(today: date, grace_days: int):
     return db.select(Agreement.organization_id).where(listed_clause(today, grace_days))
 
 
-def current_allies(today: date, grace_days: int, *, type_id: int | None = None, search: str = ""):
-    """Current Allies A–Z as (organization, year it first became an Ally), in two queries."""
+@dataclass(frozen=True)
+class ListedAlly:
+    """A current Ally as the public pages show it."""
+
+    org: Organization
+    since: int | None  # the year of its first term
+    renewing: bool  # past the end of its term, in grace: "renewal in progress"
+
+
+def _listed_facts(org_ids: list[int], today: date, grace_days: int) -> dict[int, tuple]:
+    """For each organization: (first start year, whether its listed term has ended)."""
+    if not org_ids:
+        return {}
+    first = dict(
+        db.session.execute(
+            db.select(Agreement.organization_id, func.min(Agreement.start_date))
+            .where(Agreement.organization_id.in_(org_ids))
+            .group_by(Agreement.organization_id)
+        ).all()
+    )
+    last_end = dict(
+        db.session.execute(
+            db.select(Agreement.organization_id, func.max(Agreement.end_date))
+            .where(Agreement.organization_id.in_(org_ids), listed_clause(today, grace_days))
+            .group_by(Agreement.organization_id)
+        ).all()
+    )
+    return {
+        org_id: (
+            first[org_id].year if org_id in first else None,
+            last_end.get(org_id, today) < today,
+        )
+        for org_id in org_ids
+    }
+
+
+def current_allies(
+    today: date, grace_days: int, *, type_id: int | None = None, search: str = ""
+) -> list[ListedAlly]:
+    """Current Allies A–Z, in a fixed number of queries."""
     query = (
         db.select(Organization)
         .options(joinedload(Organization.type))
@@ -30,31 +69,22 @@ def current_allies(today: date, grace_days: int, *, type_id: int | None = None, 
         escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(func.lower(Organization.name).like(f"%{escaped}%", escape="\\"))
     organizations = list(db.session.scalars(query))
-    since = dict(
-        db.session.execute(
-            db.select(Agreement.organization_id, func.min(Agreement.start_date))
-            .where(Agreement.organization_id.in_([o.id for o in organizations] or [0]))
-            .group_by(Agreement.organization_id)
-        ).all()
-    )
-    return [(org, since[org.id].year if org.id in since else None) for org in organizations]
+    facts = _listed_facts([org.id for org in organizations], today, grace_days)
+    return [ListedAlly(org, *facts[org.id]) for org in organizations]
 
 
-def current_ally(slug: str, today: date, grace_days: int):
-    """One current Ally by slug with the year it first became an Ally, or (None, None)."""
+def current_ally(slug: str, today: date, grace_days: int) -> ListedAlly | None:
+    """One current Ally by slug, or None."""
     organization = db.session.scalar(
         db.select(Organization)
         .options(joinedload(Organization.type))
         .where(Organization.slug == slug, Organization.id.in_(_listed_ids(today, grace_days)))
     )
     if organization is None:
-        return None, None
-    first = db.session.scalar(
-        db.select(func.min(Agreement.start_date)).where(
-            Agreement.organization_id == organization.id
-        )
+        return None
+    return ListedAlly(
+        organization, *_listed_facts([organization.id], today, grace_days)[organization.id]
     )
-    return organization, first.year if first else None
 
 
 def count_current_allies(today: date, grace_days: int) -> int:

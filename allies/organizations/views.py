@@ -111,29 +111,27 @@ def allies_json():
 
 def _allies_json_body(today, type_id, search) -> str:
     rows = current_allies(today, site_settings()["grace_days"], type_id=type_id, search=search)
-    return current_app.json.dumps(
-        {
-            "count": len(rows),
-            "allies": [
-                {
-                    "name": org.name,
-                    "slug": org.slug,
-                    "url": url_for(".ally", slug=org.slug, _external=True),
-                    "website": org.website,
-                    "type": org.type.name if org.type else None,
-                    "city": org.city,
-                    "region": org.region,
-                    "country": org.country,
-                    "description": org.description,
-                    "logo_url": url_for(".logo", name=org.logo_filename, _external=True)
-                    if org.logo_filename
-                    else None,
-                    "ally_since": since,
-                }
-                for org, since in rows
-            ],
-        }
-    )
+    return current_app.json.dumps({"count": len(rows), "allies": [_public_fields(a) for a in rows]})
+
+
+def _public_fields(ally) -> dict:
+    """An Ally's public profile for the JSON feed: never a contact's name, email or phone."""
+    org = ally.org
+    return {
+        "name": org.name,
+        "slug": org.slug,
+        "url": url_for(".ally", slug=org.slug, _external=True),
+        "website": org.website,
+        "type": org.type.name if org.type else None,
+        "city": org.city,
+        "region": org.region,
+        "country": org.country,
+        "description": org.description,
+        "logo_url": url_for(".logo", name=org.logo_filename, _external=True)
+        if org.logo_filename
+        else None,
+        "ally_since": ally.since,
+    }
 
 
 @bp.get("/allies/<slug>")
@@ -143,11 +141,12 @@ def ally(slug: str):
     today = alliance_today()
 
     def make():
-        organization, since = current_ally(slug, today, site_settings()["grace_days"])
-        if organization is None:
+        ally = current_ally(slug, today, site_settings()["grace_days"])
+        if ally is None:
             return None
+        organization = ally.org
         return (
-            Markup(render_template("organizations/_ally_page.html", org=organization, since=since)),
+            Markup(render_template("organizations/_ally_page.html", ally=ally, org=organization)),
             organization.name,
             organization.description,
         )

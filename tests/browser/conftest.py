@@ -94,6 +94,7 @@ class LiveServer:
             # Rate limiting stays on; the journeys and page checks sign staff in a few times
             # within a minute, so allow more than the production default.
             "ALLIES_SIGN_IN_RATE_LIMIT": "100 per minute",
+            "ALLIES_APPLY_RATE_LIMIT": "1000 per hour",
         }
         self.admin_email = ""
         self.admin_password = ""
