@@ -9,7 +9,6 @@ from pathlib import Path
 
 DEFAULTS = {
     "ALLIES_ENV": "development",
-    "ALLIANCE_NAME": "Social Mission Alliance",
     "TIMEZONE": "America/New_York",
     "MAIL_SERVER": "",
     "MAIL_PORT": 25,
@@ -19,7 +18,6 @@ DEFAULTS = {
     "MAIL_PASSWORD": "",
     "MAIL_TIMEOUT": 10,
     "MAIL_DEFAULT_SENDER": "Allies <allies@localhost>",
-    "STAFF_NOTIFY_EMAIL": "",
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     "SIGN_IN_LINK_MAX_AGE": 3 * 24 * 3600,
     "RENEWAL_LINK_MAX_AGE": 60 * 24 * 3600,

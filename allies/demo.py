@@ -145,7 +145,7 @@ def _organization(name, website, type_name, city, region, country, description) 
         country=country,
         description=description,
     )
-    domain = website_domain(website).split("/")[0]
+    domain = website_domain(website)
     contact = Contact(
         organization=organization,
         role="primary",

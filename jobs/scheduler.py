@@ -7,7 +7,6 @@ declaring any job the process takes the single-scheduler lock (allies/reminders/
 second copy waits, logging, until the first stops.
 """
 
-import importlib
 import logging
 import signal
 import threading
@@ -18,7 +17,6 @@ from zoneinfo import ZoneInfo
 import click
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask import current_app
 from flask.cli import with_appcontext
@@ -26,7 +24,6 @@ from flask.cli import with_appcontext
 log = logging.getLogger("allies.scheduler")
 
 SWEEP_JOB = "daily-sweep"
-CATCH_UP_JOB = "catch-up-sweep"
 DELIVERY_JOB = "deliver-outbox"
 LOCK_JOB = "renew-lock"
 REFRESH_JOB = "refresh-schedule"
@@ -34,55 +31,29 @@ DELIVERY_SECONDS = 10
 REFRESH_MINUTES = 5
 MISFIRE_GRACE_SECONDS = 6 * 3600
 
-# Two sweep jobs of one process (the daily one and a catch-up) never overlap.
-_sweep_running = threading.Lock()
-
-
-def load_sender():
-    """``allies.mail.sender`` if it is installed, else None (imported lazily)."""
-    try:
-        module = importlib.import_module("allies.mail.sender")
-    except ModuleNotFoundError as exc:
-        if exc.name == "allies.mail.sender":
-            return None
-        raise
-    return module if hasattr(module, "deliver_pending") else None
-
 
 def sweep_job(app, today: date | None = None):
     """The daily job: run the reminder sweep as of today in the alliance's time zone."""
     from allies.reminders.operations import run_sweep
     from allies.timeutil import alliance_today
 
-    if not _sweep_running.acquire(blocking=False):
-        log.info("a sweep is already running in this process; skipping")
-        return None
-    try:
-        with app.app_context():
-            result = run_sweep(today or alliance_today())
-            log.info(
-                "sweep as of %s queued %d%s",
-                result.as_of,
-                result.count,
-                f", {len(result.errors)} errors" if result.errors else "",
-            )
-            return result
-    finally:
-        _sweep_running.release()
+    with app.app_context():
+        result = run_sweep(today or alliance_today())
+        log.info(
+            "sweep as of %s queued %d%s",
+            result.as_of,
+            result.count,
+            f", {len(result.errors)} errors" if result.errors else "",
+        )
+        return result
 
 
 def delivery_job(app):
-    """Deliver what is waiting in the outbox, if the sender module exists."""
-    sender = load_sender()
-    if sender is None:
-        return None
+    """Deliver what is waiting in the outbox."""
+    from allies.mail.sender import deliver_pending
+
     with app.app_context():
-        return sender.deliver_pending()
-
-
-def catch_up_needed(now_local: datetime, reminder_hour: int, done_today: bool) -> bool:
-    """Whether to sweep at start: today's sweep has not run and its hour has passed."""
-    return not done_today and now_local.hour >= reminder_hour
+        return deliver_pending()
 
 
 def _sweep_trigger(hour: int, zone: ZoneInfo) -> CronTrigger:
@@ -90,8 +61,10 @@ def _sweep_trigger(hour: int, zone: ZoneInfo) -> CronTrigger:
 
 
 def build_scheduler(app, lock) -> BlockingScheduler:
-    """The process's schedule: the daily sweep, outbox delivery, lock renewal, a catch-up."""
+    """The process's schedule: the daily sweep (at once too if today's is overdue), outbox
+    delivery, lock renewal and following the reminder hour setting."""
     from allies.reminders.operations import completed_sweep_on
+    from allies.reminders.schedule import sweep_is_overdue
     from allies.staff.settings import get_setting
 
     zone = ZoneInfo(app.config["TIMEZONE"])
@@ -99,6 +72,9 @@ def build_scheduler(app, lock) -> BlockingScheduler:
         hour = int(get_setting("reminder_hour"))
         now_local = datetime.now(zone)
         done_today = completed_sweep_on(now_local.date())
+    overdue = sweep_is_overdue(now_local, hour, done_today)
+    if overdue:
+        log.info("today's sweep has not run and %02d:00 has passed: sweeping now", hour)
     scheduler = BlockingScheduler(timezone=zone)
     scheduler.add_job(
         sweep_job,
@@ -110,21 +86,20 @@ def build_scheduler(app, lock) -> BlockingScheduler:
         max_instances=1,
         misfire_grace_time=MISFIRE_GRACE_SECONDS,
         replace_existing=True,
+        # the one sweep job runs at once when overdue, then daily at the hour
+        **({"next_run_time": now_local} if overdue else {}),
     )
-    if load_sender() is not None:
-        scheduler.add_job(
-            delivery_job,
-            IntervalTrigger(seconds=DELIVERY_SECONDS, timezone=zone),
-            args=[app],
-            id=DELIVERY_JOB,
-            name="deliver the outbox",
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=DELIVERY_SECONDS * 3,
-            replace_existing=True,
-        )
-    else:
-        log.warning("allies.mail.sender is not installed: the outbox is not delivered")
+    scheduler.add_job(
+        delivery_job,
+        IntervalTrigger(seconds=DELIVERY_SECONDS, timezone=zone),
+        args=[app],
+        id=DELIVERY_JOB,
+        name="deliver the outbox",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=DELIVERY_SECONDS * 3,
+        replace_existing=True,
+    )
     scheduler.add_job(
         _renew_lock,
         IntervalTrigger(seconds=max(1, lock.lease_seconds // 3), timezone=zone),
@@ -145,17 +120,6 @@ def build_scheduler(app, lock) -> BlockingScheduler:
         max_instances=1,
         replace_existing=True,
     )
-    if catch_up_needed(now_local, hour, done_today):
-        log.info("today's sweep has not run and %02d:00 has passed: sweeping now", hour)
-        scheduler.add_job(
-            sweep_job,
-            DateTrigger(run_date=now_local, timezone=zone),
-            args=[app],
-            id=CATCH_UP_JOB,
-            name="catch-up sweep",
-            misfire_grace_time=MISFIRE_GRACE_SECONDS,
-            replace_existing=True,
-        )
     log.info("daily sweep at %02d:00 %s", hour, zone.key)
     return scheduler
 

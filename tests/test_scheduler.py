@@ -15,16 +15,14 @@ from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.reminders.lock import SchedulerLock
 from allies.reminders.models import Reminder, SchedulerLease, SweepRun
+from allies.reminders.schedule import sweep_is_overdue
 from allies.staff.settings import set_setting
 from allies.timeutil import alliance_today
 from jobs.scheduler import (
-    CATCH_UP_JOB,
     DELIVERY_JOB,
     MISFIRE_GRACE_SECONDS,
     SWEEP_JOB,
     build_scheduler,
-    catch_up_needed,
-    load_sender,
 )
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -233,7 +231,7 @@ def test_the_scheduler_process_catches_up_then_stops_on_sigterm(app):
         process.send_signal(signal.SIGTERM)
         code, out, err = finish(process, timeout=60)
     assert code == 0, (out, err)
-    assert "catch-up" in err
+    assert "sweeping now" in err
     assert "scheduler stopped" in err
     with app.app_context():
         # The lock was released: another scheduler can take it at once.
@@ -255,17 +253,19 @@ def test_the_schedule_declares_its_jobs(app):
     assert sweep.misfire_grace_time == MISFIRE_GRACE_SECONDS >= 3600
     assert "hour='23'" in str(sweep.trigger)
     assert str(sweep.trigger.timezone) == app.config["TIMEZONE"]
-    assert (DELIVERY_JOB in jobs) == (load_sender() is not None)
+    assert DELIVERY_JOB in jobs
+    assert [job.id for job in jobs.values()].count(SWEEP_JOB) == 1, "one sweep job"
     now_hour = datetime.now(sweep.trigger.timezone).hour
-    assert (CATCH_UP_JOB in jobs) == (now_hour >= 23)
+    runs_at_once = getattr(sweep, "next_run_time", None) is not None
+    assert runs_at_once == (now_hour >= 23)
 
 
 def test_catch_up_only_when_the_hour_has_passed_and_today_has_not_run():
     morning, evening = datetime(2027, 3, 2, 6, 30), datetime(2027, 3, 2, 9, 0)
-    assert not catch_up_needed(morning, 8, done_today=False)
-    assert catch_up_needed(evening, 8, done_today=False)
-    assert not catch_up_needed(evening, 8, done_today=True)
-    assert catch_up_needed(datetime(2027, 3, 2, 8, 0), 8, done_today=False)
+    assert not sweep_is_overdue(morning, 8, done_today=False)
+    assert sweep_is_overdue(evening, 8, done_today=False)
+    assert not sweep_is_overdue(evening, 8, done_today=True)
+    assert sweep_is_overdue(datetime(2027, 3, 2, 8, 0), 8, done_today=False)
 
 
 def test_the_web_app_starts_no_scheduler(app, client):

@@ -10,7 +10,6 @@ from datetime import date, timedelta
 TERM_YEARS = 2
 EXPIRING_DAYS = 90
 RENEWAL_OPENS_DAYS = 90
-DEFAULT_GRACE_DAYS = 30
 
 STATUSES = ("upcoming", "active", "expiring", "grace", "lapsed", "terminated", "renewed")
 # Statuses in which an Ally appears on the public recognition page.

@@ -12,6 +12,7 @@ from wtforms.validators import InputRequired, Length
 from allies.agreements.models import Agreement
 from allies.agreements.operations import terminate_agreement
 from allies.agreements.queries import agreements_of, may_renew, status_of, term_in_force
+from allies.agreements.terms import STATUSES
 from allies.applications.forms import StaffRenewalForm
 from allies.applications.operations import submit_renewal
 from allies.applications.queries import applications_of
@@ -70,7 +71,9 @@ def index():
     today = alliance_today()
     wanted = request.args.get("status", "")
     rows = [row for row in _rows(today) if not wanted or row[2] == wanted]
-    return render_template("agreements/index.html", rows=rows, wanted=wanted, today=today)
+    return render_template(
+        "agreements/index.html", rows=rows, wanted=wanted, today=today, statuses=STATUSES
+    )
 
 
 def _csv_cell(value) -> str:

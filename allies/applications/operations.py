@@ -30,6 +30,7 @@ from allies.organizations.operations import PROFILE_FIELDS, apply_profile
 from allies.organizations.profile import normalize_name, unique_slug, website_domain
 from allies.staff.audit import record_event
 from allies.staff.models import StaffUser
+from allies.staff.queries import staff_recipients
 from allies.staff.settings import get_setting
 from allies.timeutil import utcnow
 
@@ -55,13 +56,6 @@ def _status_link(contact, application) -> str:
         token=token,
         next=site_path("portal.application", application_id=application.id),
     )
-
-
-def _staff_recipients() -> list[str]:
-    configured = get_setting("staff_digest_email")
-    if configured:
-        return [configured]
-    return list(db.session.scalars(db.select(StaffUser.email).where(StaffUser.is_enabled)))
 
 
 def _make_endorsement(application: Application, endorsement: EndorsementInput) -> Endorsement:
@@ -176,7 +170,7 @@ def _submit_application_once(
         contact=contact,
         status_link=_status_link(contact, application),
     )
-    for address in _staff_recipients():
+    for address in staff_recipients():
         queue_email(
             address,
             "staff_new_application",
@@ -261,7 +255,7 @@ def answer_question(application: Application, body: str, *, contact) -> None:
         from_state=previous,
         to_state="submitted",
     )
-    for address in _staff_recipients():
+    for address in staff_recipients():
         queue_email(
             address,
             "staff_answer_received",
@@ -433,7 +427,7 @@ def submit_renewal(
             agreement=agreement,
             status_link=_status_link(contact, application),
         )
-        for address in _staff_recipients():
+        for address in staff_recipients():
             queue_email(
                 address,
                 "staff_new_application",

@@ -40,7 +40,7 @@ from allies.reminders.schedule import (
     sweep_window,
     week_start,
 )
-from allies.staff.models import StaffUser
+from allies.staff.queries import staff_recipients
 from allies.staff.settings import all_settings
 from allies.timeutil import utcnow
 
@@ -369,22 +369,6 @@ def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bo
     return True
 
 
-def digest_recipients(settings: dict) -> list[str]:
-    """Who receives the staff digest: the configured address(es), or every enabled staff user."""
-    configured = [
-        part.strip()
-        for part in (settings.get("staff_digest_email") or "").split(",")
-        if part.strip()
-    ]
-    if configured:
-        return configured
-    return list(
-        db.session.scalars(
-            db.select(StaffUser.email).where(StaffUser.is_enabled).order_by(StaffUser.id)
-        )
-    )
-
-
 def staff_digest_contents(today: date) -> dict:
     """What the weekly digest reports: waiting applications and renewals, agreements ending
     within 30 days, and failed emails (each list capped, with its full count)."""
@@ -446,7 +430,7 @@ def _sweep_digest(today: date, settings: dict, result: SweepResult) -> None:
     monday = week_start(today)
     if db.session.scalar(db.select(StaffDigest.id).where(StaffDigest.week_start == monday)):
         return
-    recipients = digest_recipients(settings)
+    recipients = staff_recipients()
     if not recipients:
         result.skipped["digest without recipients"] += 1
         return

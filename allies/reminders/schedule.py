@@ -8,7 +8,7 @@ kind is named after when it falls relative to the end of a term:
 - ``lapse``: on the first lapsed day, when the grace period has run out (terms.lapse_date).
 """
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from allies.agreements.terms import lapse_date
 
@@ -148,3 +148,8 @@ def week_start(today: date) -> date:
 def digest_is_due(today: date, digest_weekday: int) -> bool:
     """Whether the week's staff digest may go out on ``today`` (on or after its weekday)."""
     return today.weekday() >= int(digest_weekday) % 7
+
+
+def sweep_is_overdue(now_local: datetime, reminder_hour: int, done_today: bool) -> bool:
+    """Whether a starting scheduler should sweep at once: today's has not run, its hour passed."""
+    return not done_today and now_local.hour >= reminder_hour
