@@ -73,7 +73,7 @@ public_cache = PublicCache()
 def content_version() -> str:
     """The current public content version (fixed for the request, re-read every few seconds)."""
     if "content_version" not in g:
-        database = str(db.engine.url)
+        database = current_app.config["SQLALCHEMY_DATABASE_URI"]
         known = public_cache.versions.get(database)
         max_age = current_app.config.get("PUBLIC_CACHE_SECONDS", 2)
         if known is not None and time.monotonic() - known[1] < max_age:
@@ -159,13 +159,20 @@ def whole_page_cached(view):
                 return response
             return response.get_data(), response.mimetype
 
-        key = (request.endpoint, request.host_url, request.full_path, alliance_today())
-        result = public_cache.get_or_make(
-            ("page", str(db.engine.url), content_version(), *key), render
+        # The raw query string and host (JSON has absolute links) keep the key cheap to build.
+        key = (
+            "page",
+            current_app.config["SQLALCHEMY_DATABASE_URI"],
+            content_version(),
+            request.environ.get("HTTP_HOST", ""),
+            request.path,
+            request.environ.get("QUERY_STRING", ""),
+            alliance_today(),
         )
+        result = public_cache.get_or_make(key, render)
         if not isinstance(result, tuple):
             # an error or a personalised response: never cached, served as it is
-            public_cache.forget(("page", str(db.engine.url), content_version(), *key))
+            public_cache.forget(key)
             return result
         body, mimetype = result
         return current_app.response_class(body, mimetype=mimetype)
