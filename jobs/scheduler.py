@@ -34,6 +34,7 @@ MISFIRE_GRACE_SECONDS = 6 * 3600
 
 def sweep_job(app, today: date | None = None):
     """The daily job: run the reminder sweep as of today in the alliance's time zone."""
+    from allies.organizations.operations import remove_orphan_logos
     from allies.reminders.operations import run_sweep
     from allies.timeutil import alliance_today
 
@@ -45,6 +46,9 @@ def sweep_job(app, today: date | None = None):
             result.count,
             f", {len(result.errors)} errors" if result.errors else "",
         )
+        removed = remove_orphan_logos()
+        if removed:
+            log.info("removed %d logo files no organization uses", removed)
         return result
 
 

@@ -14,7 +14,7 @@ from allies.extensions import db
 from allies.organizations.access import InvalidLink, consume_link_token, make_link_token
 from allies.organizations.models import Contact, Organization
 from allies.timeutil import utcnow
-from tests.test_flow import application_form
+from tests.test_flow import application_form, png_bytes
 
 # ---------------------------------------------------------------- cookies and sessions
 
@@ -475,3 +475,24 @@ def test_applications_are_rate_limited(apply_limited, app, client):
         for n in range(5)
     ]
     assert codes == [302, 302, 302, 429, 429]
+
+
+def test_orphan_logos_are_removed_after_a_day(app, client):
+    import os
+    import time
+
+    from allies.organizations.operations import remove_orphan_logos
+
+    assert _post_logo(app, client, png_bytes(), "kept.png").status_code == 302
+    [kept] = _stored_files(app)
+    data = application_form(app, city="")  # a form error: the logo is stored, the form never sent
+    data["logo"] = (io.BytesIO(png_bytes()), "abandoned.png")
+    client.post("/apply", data=data, content_type="multipart/form-data")
+    orphan = next(name for name in _stored_files(app) if name != kept)
+    with app.app_context():
+        assert remove_orphan_logos() == 0  # too fresh: its form may still be sent
+        old = time.time() - 2 * 86400
+        for name in (kept, orphan):
+            os.utime(f"{app.config['UPLOAD_FOLDER']}/{name}", (old, old))
+        assert remove_orphan_logos() == 1
+    assert _stored_files(app) == [kept]

@@ -1,11 +1,17 @@
 """Changes to an organization's profile and contacts, and emailed sign-in links."""
 
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from flask import current_app
+
 from allies.errors import OperationError
 from allies.extensions import db
 from allies.mail.outbox import public_url, queue_email
 from allies.organizations.access import make_link_token
 from allies.organizations.models import CONTACT_ROLES, Contact, Organization
-from allies.organizations.profile import normalize_name, website_domain
+from allies.organizations.profile import logo_path, normalize_name, website_domain
 from allies.staff.audit import record_event
 
 PROFILE_FIELDS = ("name", "website", "type_id", "city", "region", "country", "description")
@@ -109,3 +115,28 @@ def send_sign_in_link(email: str, *, next_path: str | None = None) -> bool:
         )
     db.session.commit()
     return bool(contacts)
+
+
+def remove_orphan_logos(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete stored logos no organization uses, once they are a day old; returns how many.
+
+    A logo is stored as soon as it is uploaded (so a form error never asks for it again); the
+    ones whose form was never sent would otherwise stay on disk for ever.
+    """
+    folder = Path(current_app.config["UPLOAD_FOLDER"])
+    if not folder.is_dir():
+        return 0
+    in_use = set(
+        db.session.scalars(
+            db.select(Organization.logo_filename).where(Organization.logo_filename.is_not(None))
+        )
+    )
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    for path in folder.iterdir():
+        if path.name in in_use or logo_path(path.name) is None:
+            continue
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
