@@ -110,3 +110,23 @@ def test_an_ally_in_grace_is_listed_as_renewal_in_progress(app, factory):
     fresh = fresh[: fresh.index("</li>")]
     assert "Renewal in progress" in graceful
     assert "Renewal in progress" not in fresh
+
+
+def test_staff_add_and_remove_contacts_but_never_the_last_primary(app, client, auth, factory):
+    org_id, _agreement = factory.ally()
+    auth.login("reviewer")
+    client.post(
+        f"/staff/allies/{org_id}/contacts",
+        data={"role": "signatory", "name": "Sig Natory", "email": "sig@example.org"},
+    )
+    page = client.get(f"/staff/allies/{org_id}").get_data(as_text=True)
+    assert "Sig Natory" in page
+    import re
+
+    removes = re.findall(rf'action="(/staff/allies/{org_id}/contacts/\d+/remove)"', page)
+    assert len(removes) == 2
+    for action in removes:
+        client.post(action)
+    page = client.get(f"/staff/allies/{org_id}").get_data(as_text=True)
+    assert "Sig Natory" not in page
+    assert "Pat Contact" in page  # the only primary contact stays
