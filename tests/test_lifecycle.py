@@ -130,3 +130,15 @@ def test_staff_add_and_remove_contacts_but_never_the_last_primary(app, client, a
     page = client.get(f"/staff/allies/{org_id}").get_data(as_text=True)
     assert "Sig Natory" not in page
     assert "Pat Contact" in page  # the only primary contact stays
+
+
+def test_dashboard_shows_what_needs_attention(client, auth, factory):
+    today = date.today()
+    factory.ally(start=today - timedelta(days=710), name="Soon Ending Org")
+    factory.application(name="Waiting Org")
+    auth.login("reviewer")
+    page = client.get("/staff").get_data(as_text=True)
+    assert "Waiting Org" in page and "days" in page
+    ending = page[page.index("Ending within 30 days") :]
+    assert "Soon Ending Org" in ending
+    assert "The reminder schedule is not running." in page  # no sweep has ever run

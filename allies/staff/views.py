@@ -81,7 +81,7 @@ def sign_out():
 @staff_required
 def dashboard():
     """Waiting applications (oldest first, with age), recent decisions, counts, sweep health."""
-    from allies.reminders.operations import sweep_health
+    from allies.reminders.operations import staff_digest_contents, sweep_health
 
     today = alliance_today()
     settings = all_settings()
@@ -92,6 +92,7 @@ def dashboard():
         decisions=application_queries.recent_decisions(),
         ally_count=count_current_allies(today, settings["grace_days"]),
         health=sweep_health(utcnow()),
+        digest=staff_digest_contents(today),
         today=today,
     )
 
