@@ -142,3 +142,22 @@ def test_dashboard_shows_what_needs_attention(client, auth, factory):
     ending = page[page.index("Ending within 30 days") :]
     assert "Soon Ending Org" in ending
     assert "The reminder schedule is not running." in page  # no sweep has ever run
+
+
+def test_ally_page_for_staff_shows_the_whole_history_and_no_second_renewal(
+    app, client, auth, factory
+):
+    today = date.today()
+    org_id, agreement_id = factory.ally(start=today - timedelta(days=700))
+    auth.login("reviewer")
+    _paper_renewal(app, client, org_id, agreement_id, today.isoformat())
+    with app.app_context():
+        renewal_id = db.session.scalar(
+            sa.select(Application.id).where(Application.kind == "renewal")
+        )
+    client.post(f"/staff/applications/{renewal_id}/approve", data={"start_date": today.isoformat()})
+    page = client.get(f"/staff/allies/{org_id}").get_data(as_text=True)
+    history = page[page.index("<h2>History</h2>") :]
+    for action in ("submitted", "approved", "agreement started", "renewal submitted"):
+        assert action in history, action
+    assert "Record a renewal signed on paper" not in page  # already renewed

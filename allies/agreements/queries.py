@@ -68,6 +68,8 @@ RENEWABLE_STATUSES = ("active", "expiring", "grace", "lapsed")
 
 def may_renew(agreement: Agreement, today: date) -> bool:
     """Whether ``agreement`` can be renewed today: not ended early, not renewed, window open."""
-    return status_of(agreement, today) in RENEWABLE_STATUSES and renewal_is_open(
-        end=agreement.end_date, today=today
+    return (
+        agreement.successor is None
+        and status_of(agreement, today) in RENEWABLE_STATUSES
+        and renewal_is_open(end=agreement.end_date, today=today)
     )

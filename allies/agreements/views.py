@@ -24,7 +24,7 @@ from allies.organizations.forms import ContactForm, ProfileForm
 from allies.organizations.models import Contact, Organization
 from allies.organizations.operations import add_contact, remove_contact, remove_logo, update_profile
 from allies.staff.access import staff_required
-from allies.staff.audit import history_of
+from allies.staff.audit import history_of_all
 from allies.staff.settings import get_setting
 from allies.timeutil import alliance_today, local_date_to_utc
 
@@ -155,7 +155,7 @@ def _detail(organization: Organization, status: int = 200, **forms):
             applications=applications,
             status_of=status_of,
             reminders=_by_agreement(reminders_for_organization(organization.id)),
-            history=history_of(organization),
+            history=history_of_all([organization, *agreements, *applications]),
             texts=current_statements(),
             today=today,
             **context,

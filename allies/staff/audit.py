@@ -49,3 +49,26 @@ def history_of(subject) -> list[AuditEvent]:
             .order_by(AuditEvent.at, AuditEvent.id)
         )
     )
+
+
+def history_of_all(subjects) -> list[AuditEvent]:
+    """Every audit event about any of ``subjects`` (model instances), oldest first."""
+    by_type: dict[str, list[int]] = {}
+    for subject in subjects:
+        by_type.setdefault(subject.__tablename__, []).append(subject.id)
+    if not by_type:
+        return []
+    return list(
+        db.session.scalars(
+            db.select(AuditEvent)
+            .where(
+                db.or_(
+                    *(
+                        (AuditEvent.subject_type == kind) & AuditEvent.subject_id.in_(ids)
+                        for kind, ids in by_type.items()
+                    )
+                )
+            )
+            .order_by(AuditEvent.at, AuditEvent.id)
+        )
+    )
