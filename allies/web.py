@@ -91,6 +91,13 @@ def init_app(app) -> None:
         value = to_local(moment)
         return value.strftime(fmt) if value else ""
 
+    @app.template_filter("days_since")
+    def days_since(moment, today) -> int:
+        """Whole days from a stored timestamp to ``today``, by the alliance's calendar."""
+        from allies.timeutil import to_local
+
+        return (today - to_local(moment).date()).days
+
     @app.context_processor
     def inject_site():
         return {"site": site_settings(), "current_contact": current_contact}
