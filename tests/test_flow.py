@@ -169,6 +169,10 @@ def test_question_answer_and_withdraw_through_the_status_link(app, client, auth,
     )
     with app.app_context():
         assert db.session.get(Application, application_id).state == "withdrawn"
+        kinds = db.session.scalars(
+            db.select(OutboxMessage.kind).where(OutboxMessage.to_addr == "asked@example.org")
+        ).all()
+        assert kinds == ["application_received", "application_question", "application_withdrawn"]
     # the same link cannot be used twice
     client.post("/my/sign-out")
     again = client.post(token_path, data={"next": "/my"})

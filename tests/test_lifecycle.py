@@ -77,6 +77,12 @@ def test_terminating_also_ends_an_approved_renewal_that_has_not_started(app, cli
     with app.app_context():
         old = db.session.get(Agreement, agreement_id)
         assert old.terminated_on == today and old.successor.terminated_on == today
+        from allies.mail.models import OutboxMessage
+
+        notice = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.kind == "agreement_terminated")
+        )
+        assert "Closed down" in notice.body_text and notice.to_addr.endswith("@example.org")
     anonymous = app.test_client()
     with app.app_context():
         old_end = db.session.get(Agreement, agreement_id).end_date

@@ -6,6 +6,7 @@ from allies.agreements.models import Agreement
 from allies.agreements.terms import renewal_start, term_end
 from allies.errors import OperationError
 from allies.extensions import db
+from allies.mail.outbox import queue_email
 from allies.staff.audit import record_event
 from allies.staff.settings import get_setting
 
@@ -61,5 +62,15 @@ def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date) -
         term.terminated_by_id = staff.id
         record_event(
             term, "agreement_terminated", staff=staff, to_state="terminated", reason=reason
+        )
+    contact = agreement.organization.contact_for("primary")
+    if contact is not None:
+        queue_email(
+            contact.email,
+            "agreement_terminated",
+            f"{agreement.organization.name}'s Ally agreement has ended",
+            organization=agreement.organization,
+            agreement=agreement,
+            reason=reason,
         )
     db.session.commit()

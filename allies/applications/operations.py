@@ -237,6 +237,13 @@ def withdraw_application(application: Application, *, contact, reason: str = "")
         to_state="withdrawn",
         reason=reason,
     )
+    queue_email(
+        application.contact.email,
+        "application_withdrawn",
+        f"{application.organization.name}'s {_label(application)} is withdrawn",
+        application=application,
+        organization=application.organization,
+    )
     db.session.commit()
 
 
