@@ -14,7 +14,10 @@ from allies.extensions import db
 @with_appcontext
 @click.option("--demo/--no-demo", default=None, help="Load demo data (default: ALLIES_DEMO, on).")
 def bootstrap_command(demo):
-    """First-run set-up: defaults, the first admin (password printed once), demo data."""
+    """First-run set-up: defaults, the first admin (password printed once), demo data.
+
+    Safe to run at every start: later runs change nothing unless --demo is given.
+    """
     from allies.bootstrap import create_first_admin, ensure_defaults
     from allies.demo import demo_is_loaded, load_demo
 
@@ -29,7 +32,13 @@ def bootstrap_command(demo):
             f"  Sign in at {current_app.config['PUBLIC_BASE_URL']}/staff/sign-in\n{banner}\n"
         )
     if demo is None:
-        demo = os.environ.get("ALLIES_DEMO", "1") not in ("0", "false", "no")
+        # Only the first run (the one that creates the first admin) loads demo data by itself,
+        # so a site set up with ALLIES_DEMO=0 never gains it later.
+        demo = created is not None and os.environ.get("ALLIES_DEMO", "1") not in (
+            "0",
+            "false",
+            "no",
+        )
     if demo and not demo_is_loaded():
         click.echo(load_demo())
 

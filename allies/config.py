@@ -35,6 +35,8 @@ DEFAULTS = {
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "WTF_CSRF_TIME_LIMIT": None,
     "ALLOW_SQLITE_IN_PRODUCTION": False,
+    # How many reverse proxies (setting X-Forwarded-For/-Proto/-Host) stand in front of the app.
+    "TRUSTED_PROXIES": 0,
 }
 
 

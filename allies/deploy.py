@@ -26,6 +26,11 @@ def unsafe_settings(config) -> list[str]:
             "Rate limits are counted in each worker's memory: use allies+db:// (the default) "
             "or redis://… so every worker shares them."
         )
+    if not config.get("TRUSTED_PROXIES"):
+        problems.append(
+            "TRUSTED_PROXIES is 0: behind a reverse proxy set ALLIES_TRUSTED_PROXIES=1, or every "
+            "visitor shares the proxy's address (endorsement IPs, rate limits)."
+        )
     if not config.get("MAIL_SERVER"):
         problems.append("MAIL_SERVER is not set: email is only written to files.")
     return problems

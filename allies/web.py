@@ -1,7 +1,10 @@
 """Request-wide behaviour: security headers, who is signed in, template context, error pages."""
 
+import sys
+
 from flask import g, render_template, request, session
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from allies.deploy import fatal_problems
 from allies.extensions import db, limiter, login_manager
@@ -47,12 +50,22 @@ def site_settings() -> dict:
     return g.site
 
 
+def _checking_deployment() -> bool:
+    """``flask check-deploy`` must be able to list the problems that stop a normal start."""
+    return "check-deploy" in sys.argv[1:]
+
+
 def init_app(app) -> None:
     """Register headers, context and error handlers on ``app``."""
-    if app.config["ALLIES_ENV"] == "production":
+    if app.config["ALLIES_ENV"] == "production" and not _checking_deployment():
         problems = fatal_problems(app.config)
         if problems:
             raise RuntimeError("Refusing to start in production: " + " ".join(problems))
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind N proxies, take the client's address and scheme from their X-Forwarded headers,
+        # so endorsements record the signer's IP and rate limits count per visitor.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     @limiter.request_filter
     def reads_are_not_limited() -> bool:

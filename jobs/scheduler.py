@@ -67,7 +67,7 @@ def _sweep_trigger(hour: int, zone: ZoneInfo) -> CronTrigger:
 def build_scheduler(app, lock) -> BlockingScheduler:
     """The process's schedule: the daily sweep (at once too if today's is overdue), outbox
     delivery, lock renewal and following the reminder hour setting."""
-    from allies.reminders.operations import completed_sweep_on
+    from allies.reminders.operations import any_sweep_completed, completed_sweep_on
     from allies.reminders.schedule import sweep_is_overdue
     from allies.staff.settings import get_setting
 
@@ -76,9 +76,10 @@ def build_scheduler(app, lock) -> BlockingScheduler:
         hour = int(get_setting("reminder_hour"))
         now_local = datetime.now(zone)
         done_today = completed_sweep_on(now_local.date())
-    overdue = sweep_is_overdue(now_local, hour, done_today)
+        never_run = not any_sweep_completed()
+    overdue = sweep_is_overdue(now_local, hour, done_today, never_run)
     if overdue:
-        log.info("today's sweep has not run and %02d:00 has passed: sweeping now", hour)
+        log.info("today's sweep is due (never run, or %02d:00 has passed): sweeping now", hour)
     scheduler = BlockingScheduler(timezone=zone)
     scheduler.add_job(
         sweep_job,

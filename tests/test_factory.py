@@ -53,3 +53,20 @@ def test_users_create_cli(runner, app):
         )
     again = runner.invoke(args=["users", "create", "--email", "ops@example.org"])
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_demo_data_comes_only_with_the_first_run(runner, client):
+    first = runner.invoke(args=["bootstrap"], env={"ALLIES_DEMO": "0"})
+    assert "admin@example.org" in first.output and "Loaded demo data" not in first.output
+    later = runner.invoke(args=["bootstrap"], env={"ALLIES_DEMO": "1"})
+    assert "Loaded demo data" not in later.output, "a later start never adds demo Allies"
+    assert client.get("/allies.json").get_json()["count"] == 0
+
+
+def test_demo_contacts_never_use_real_domains(runner, app):
+    runner.invoke(args=["demo"])
+    with app.app_context():
+        from allies.organizations.models import Contact
+
+        emails = db.session.scalars(db.select(Contact.email)).all()
+    assert emails and all(email.endswith("@example.org") for email in emails)

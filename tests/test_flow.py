@@ -172,7 +172,12 @@ def test_question_answer_and_withdraw_through_the_status_link(app, client, auth,
         kinds = db.session.scalars(
             db.select(OutboxMessage.kind).where(OutboxMessage.to_addr == "asked@example.org")
         ).all()
-        assert kinds == ["application_received", "application_question", "application_withdrawn"]
+        assert kinds == [
+            "application_received",
+            "application_question",
+            "answer_received",
+            "application_withdrawn",
+        ]
     # the same link cannot be used twice
     client.post("/my/sign-out")
     again = client.post(token_path, data={"next": "/my"})
@@ -228,6 +233,7 @@ def test_endorsing_an_outdated_text_is_refused_and_keeps_input(app, client, auth
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "The vision text was updated while you were reading it." in html
+    assert "Please read the current text and tick again." in html  # next to the boxes
     assert 'value="Health Equity Collective"' in html
     assert "A changed vision." in html
 

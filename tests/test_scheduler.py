@@ -15,6 +15,7 @@ from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.reminders.lock import SchedulerLock
 from allies.reminders.models import Reminder, SchedulerLease, SweepRun
+from allies.reminders.operations import run_sweep
 from allies.reminders.schedule import sweep_is_overdue
 from allies.staff.settings import set_setting
 from allies.timeutil import alliance_today
@@ -255,9 +256,12 @@ def test_the_schedule_declares_its_jobs(app):
     assert str(sweep.trigger.timezone) == app.config["TIMEZONE"]
     assert DELIVERY_JOB in jobs
     assert [job.id for job in jobs.values()].count(SWEEP_JOB) == 1, "one sweep job"
+    assert getattr(sweep, "next_run_time", None) is not None, "no sweep ever ran: one at once"
+    with app.app_context():
+        run_sweep(date.today())
+    again = {job.id: job for job in build_scheduler(app, lock).get_jobs()}[SWEEP_JOB]
     now_hour = datetime.now(sweep.trigger.timezone).hour
-    runs_at_once = getattr(sweep, "next_run_time", None) is not None
-    assert runs_at_once == (now_hour >= 23)
+    assert (getattr(again, "next_run_time", None) is not None) == (now_hour >= 23)
 
 
 def test_catch_up_only_when_the_hour_has_passed_and_today_has_not_run():
@@ -266,6 +270,8 @@ def test_catch_up_only_when_the_hour_has_passed_and_today_has_not_run():
     assert sweep_is_overdue(evening, 8, done_today=False)
     assert not sweep_is_overdue(evening, 8, done_today=True)
     assert sweep_is_overdue(datetime(2027, 3, 2, 8, 0), 8, done_today=False)
+    assert sweep_is_overdue(morning, 8, done_today=False, never_run=True)
+    assert not sweep_is_overdue(morning, 8, done_today=True, never_run=True)
 
 
 def test_the_web_app_starts_no_scheduler(app, client):

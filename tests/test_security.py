@@ -1,6 +1,7 @@
 """Security: cookies, headers, production checks, tokens, uploads, escaping, exports, faults."""
 
 import io
+import os
 import re
 from datetime import timedelta
 
@@ -496,3 +497,44 @@ def test_orphan_logos_are_removed_after_a_day(app, client):
             os.utime(f"{app.config['UPLOAD_FOLDER']}/{name}", (old, old))
         assert remove_orphan_logos() == 1
     assert _stored_files(app) == [kept]
+
+
+def test_check_deploy_lists_problems_even_where_production_would_refuse_to_start(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {
+        "PATH": os.environ["PATH"],
+        "ALLIES_ENV": "production",
+        "ALLIES_INSTANCE_PATH": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "check-deploy"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "UNSAFE: SECRET_KEY is not set." in result.stdout
+    assert "UNSAFE: The database is SQLite" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_behind_a_trusted_proxy_the_visitor_address_is_used(app_config, tmp_path):
+    app_config["TRUSTED_PROXIES"] = 1
+    app = create_app(app_config)
+    with app.app_context():
+        from allies.bootstrap import ensure_defaults
+
+        ensure_defaults()
+    client = app.test_client()
+    data = application_form(app)
+    response = client.post(
+        "/apply", data=data, headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    with app.app_context():
+        from allies.applications.models import Endorsement
+
+        assert db.session.scalar(sa.select(Endorsement.ip)) == "203.0.113.7"

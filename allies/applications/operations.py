@@ -262,6 +262,14 @@ def answer_question(application: Application, body: str, *, contact) -> None:
         from_state=previous,
         to_state="submitted",
     )
+    queue_email(
+        contact.email,
+        "answer_received",
+        f"We received your answer about {application.organization.name}",
+        application=application,
+        organization=application.organization,
+        body=body,
+    )
     for address in staff_recipients():
         queue_email(
             address,

@@ -62,7 +62,9 @@ def apply():
             flash(str(exc), "error")
             for kind in texts:  # show the current versions for a fresh endorsement
                 getattr(form, f"{kind}_version_id").data = str(texts[kind].id)
-                getattr(form, f"endorse_{kind}").data = False
+                endorse = getattr(form, f"endorse_{kind}")
+                endorse.data = False
+                endorse.errors = [*endorse.errors, "Please read the current text and tick again."]
         else:
             session["applied_email"] = application.contact.email
             session["applied_name"] = application.organization.name

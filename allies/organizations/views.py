@@ -166,7 +166,9 @@ def logo(name: str):
         abort(404)
     response = send_file(path, mimetype=LOGO_TYPES[path.suffix[1:]], max_age=86400)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; base-uri 'none'; frame-ancestors 'none'; sandbox"
+    )
     return response
 
 

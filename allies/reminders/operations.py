@@ -185,6 +185,14 @@ def completed_sweep_on(day: date) -> bool:
     )
 
 
+def any_sweep_completed() -> bool:
+    """Whether any sweep has ever completed here."""
+    return (
+        db.session.scalar(db.select(SweepRun.id).where(SweepRun.finished_at.is_not(None)).limit(1))
+        is not None
+    )
+
+
 def _chunks(items: list, size: int = _CHUNK):
     for start in range(0, len(items), size):
         yield items[start : start + size]

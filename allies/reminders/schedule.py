@@ -150,6 +150,9 @@ def digest_is_due(today: date, digest_weekday: int) -> bool:
     return today.weekday() >= int(digest_weekday) % 7
 
 
-def sweep_is_overdue(now_local: datetime, reminder_hour: int, done_today: bool) -> bool:
-    """Whether a starting scheduler should sweep at once: today's has not run, its hour passed."""
-    return not done_today and now_local.hour >= reminder_hour
+def sweep_is_overdue(
+    now_local: datetime, reminder_hour: int, done_today: bool, never_run: bool = False
+) -> bool:
+    """Whether a starting scheduler should sweep at once: today's has not run and its hour has
+    passed, or no sweep has ever run (a new installation shows a working schedule at once)."""
+    return not done_today and (now_local.hour >= reminder_hour or never_run)
