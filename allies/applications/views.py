@@ -110,21 +110,7 @@ def queue():
 @staff_required
 def review(application_id: int):
     """Everything submitted, the endorsement record, duplicates, history, and the actions."""
-    application = _application_or_404(application_id)
-    today = alliance_today()
-    approve_form = ApproveForm(start_date=today)
-    return render_template(
-        "applications/review.html",
-        application=application,
-        approve_form=approve_form,
-        decline_form=DeclineForm(),
-        question_form=QuestionForm(),
-        history=history_of(application),
-        changes=changes_since(application.endorsement) if application.is_open else {},
-        agreements=agreements_of(application.organization_id),
-        status_of=status_of,
-        today=today,
-    )
+    return _render_review(_application_or_404(application_id))
 
 
 def _decided(application: Application, action, form, message: str):
@@ -190,13 +176,17 @@ def question(application_id: int):
 
 def _review_with_errors(application: Application, **forms):
     """Re-render the review page keeping what staff typed in the failed form."""
+    return _render_review(application, status=400, **forms)
+
+
+def _render_review(application: Application, status: int = 200, **forms):
     today = alliance_today()
     context = {
         "approve_form": ApproveForm(formdata=None, start_date=today),
         "decline_form": DeclineForm(formdata=None),
         "question_form": QuestionForm(formdata=None),
+        **forms,
     }
-    context.update(forms)
     return (
         render_template(
             "applications/review.html",
@@ -208,5 +198,5 @@ def _review_with_errors(application: Application, **forms):
             today=today,
             **context,
         ),
-        400,
+        status,
     )
