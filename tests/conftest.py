@@ -212,6 +212,44 @@ class Factory:
             agreement = approve_application(application, staff=staff, start=start, today=start)
             return application.organization_id, agreement.id
 
+    def renewal(self, agreement_id, *, submitted_on, approved_on=None):
+        """The Ally contact submits a renewal; an admin approves it on ``approved_on`` if given.
+
+        Returns the renewal application's id.
+        """
+        from allies.agreements.models import Agreement
+        from allies.applications.operations import (
+            EndorsementInput,
+            approve_application,
+            submit_renewal,
+        )
+        from allies.applications.statements import current_statements
+        from allies.staff.models import StaffUser
+
+        with self.app.app_context():
+            agreement = db.session.get(Agreement, agreement_id)
+            contact = agreement.organization.contact_for("primary")
+            texts = current_statements()
+            application = submit_renewal(
+                agreement,
+                {},
+                "We are still with you.",
+                EndorsementInput(
+                    version_ids={k: v.id for k, v in texts.items()},
+                    endorsed={k: True for k in texts},
+                    signer_name="Sam Signer",
+                    signer_title="CEO",
+                    signer_email=contact.email,
+                    ip="127.0.0.1",
+                ),
+                contact=contact,
+                today=submitted_on,
+            )
+            if approved_on is not None:
+                staff = db.session.scalar(db.select(StaffUser).where(StaffUser.role == "admin"))
+                approve_application(application, staff=staff, start=None, today=approved_on)
+            return application.id
+
 
 @pytest.fixture
 def factory(app):

@@ -10,11 +10,8 @@ from allies.agreements.operations import terminate_agreement
 from allies.agreements.terms import lapse_date, term_end
 from allies.applications.models import Application
 from allies.applications.operations import (
-    EndorsementInput,
     approve_application,
-    submit_renewal,
 )
-from allies.applications.statements import current_statements
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.organizations.access import consume_link_token
@@ -27,6 +24,7 @@ from allies.reminders.operations import (
 )
 from allies.staff.models import StaffUser
 from allies.staff.settings import set_setting
+from tests.conftest import Factory
 
 START = date(2025, 3, 10)
 END = term_end(START)  # 2027-03-09
@@ -58,33 +56,6 @@ def count(app, model, *where):
 
 def reminder_messages(app):
     return count(app, OutboxMessage, OutboxMessage.kind == "reminder")
-
-
-def renew(app, agreement_id, *, submitted_on, approved_on=None):
-    """The Ally contact submits a renewal; staff approve it on ``approved_on`` if given."""
-    with app.app_context():
-        agreement = db.session.get(Agreement, agreement_id)
-        contact = agreement.organization.contact_for("primary")
-        texts = current_statements()
-        application = submit_renewal(
-            agreement,
-            {},
-            "We are still with you.",
-            EndorsementInput(
-                version_ids={k: v.id for k, v in texts.items()},
-                endorsed={k: True for k in texts},
-                signer_name="Sam Signer",
-                signer_title="CEO",
-                signer_email=contact.email,
-                ip="127.0.0.1",
-            ),
-            contact=contact,
-            today=submitted_on,
-        )
-        if approved_on is not None:
-            staff = db.session.scalar(db.select(StaffUser).where(StaffUser.role == "admin"))
-            approve_application(application, staff=staff, start=None, today=approved_on)
-        return application.id
 
 
 def test_sweep_twice_adds_nothing(app, factory):
@@ -188,8 +159,7 @@ def test_a_long_outage_is_capped(app, factory):
 def test_nothing_for_an_agreement_renewed_meanwhile(app, factory):
     _org, agreement_id = factory.ally(start=START)
     assert sent(sweep(app, END - timedelta(days=90))) == [(agreement_id, "before_90")]
-    renew(
-        app,
+    Factory(app).renewal(
         agreement_id,
         submitted_on=END - timedelta(days=60),
         approved_on=END - timedelta(days=45),
@@ -221,7 +191,7 @@ def test_nothing_for_a_terminated_agreement(app, factory):
 def test_a_renewal_waiting_for_review_holds_back_the_prompts_but_not_the_lapse_notice(app, factory):
     _org, agreement_id = factory.ally(start=START)
     assert sent(sweep(app, END - timedelta(days=30))) == [(agreement_id, "before_30")]
-    application_id = renew(app, agreement_id, submitted_on=END - timedelta(days=20))
+    application_id = Factory(app).renewal(agreement_id, submitted_on=END - timedelta(days=20))
     assert sent(sweep(app, END - timedelta(days=7))) == []
     assert sent(sweep(app, END)) == []
     lapse = sweep(app, LAPSE)
@@ -239,7 +209,7 @@ def test_a_renewal_waiting_for_review_holds_back_the_prompts_but_not_the_lapse_n
 
 def test_a_declined_renewal_lets_the_reminders_resume(app, factory):
     _org, agreement_id = factory.ally(start=START)
-    application_id = renew(app, agreement_id, submitted_on=END - timedelta(days=60))
+    application_id = Factory(app).renewal(agreement_id, submitted_on=END - timedelta(days=60))
     assert sent(sweep(app, END - timedelta(days=30))) == []
     with app.app_context():
         from allies.applications.operations import decline_application

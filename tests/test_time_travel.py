@@ -12,12 +12,12 @@ from datetime import date, timedelta
 from allies.agreements.models import Agreement
 from allies.agreements.queries import listed_clause, status_of
 from allies.agreements.terms import lapse_date, term_end
-from allies.applications.operations import EndorsementInput, approve_application, submit_renewal
-from allies.applications.statements import current_statements
+from allies.applications.operations import approve_application
 from allies.extensions import db
 from allies.reminders.operations import reminders_for_agreement, run_sweep
 from allies.staff.models import StaffUser
 from allies.timeutil import alliance_today
+from tests.conftest import Factory
 
 GRACE = 30
 
@@ -87,7 +87,7 @@ def test_two_years_day_by_day(app, runner, factory):
     day = first_day
     while day <= today:
         if day == submit_on:
-            _renewal_id = _submit_renewal(app, renewer, day)
+            Factory(app).renewal(renewer, submitted_on=day)
         if day == approve_on:
             successor = _approve_renewal(app, day)
         result = runner.invoke(args=["reminders", "run", "--today", day.isoformat()])
@@ -156,29 +156,6 @@ def test_two_years_day_by_day(app, runner, factory):
             assert [
                 (li.agreement_id, li.kind) for li in lines if li.kind != "staff_digest"
             ] == expected
-
-
-def _submit_renewal(app, agreement_id: int, day: date) -> int:
-    with app.app_context():
-        agreement = db.session.get(Agreement, agreement_id)
-        contact = agreement.organization.contact_for("primary")
-        texts = current_statements()
-        application = submit_renewal(
-            agreement,
-            {},
-            "Still committed.",
-            EndorsementInput(
-                version_ids={k: v.id for k, v in texts.items()},
-                endorsed={k: True for k in texts},
-                signer_name="Sam Signer",
-                signer_title="CEO",
-                signer_email=contact.email,
-                ip="127.0.0.1",
-            ),
-            contact=contact,
-            today=day,
-        )
-        return application.id
 
 
 def _approve_renewal(app, day: date) -> int:
