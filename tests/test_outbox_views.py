@@ -11,21 +11,7 @@ from allies.mail.sender import deliver_pending
 from allies.staff.audit import history_of
 from allies.timeutil import utcnow
 from tests.conftest import csrf_token_from
-from tests.test_mail_delivery import SmtpServers, queue, rows
-
-
-@pytest.fixture(scope="module")
-def smtp_servers():
-    servers = SmtpServers()
-    yield servers
-    servers.stop()
-
-
-@pytest.fixture
-def smtp(smtp_servers):
-    smtp_servers.reset()
-    yield smtp_servers
-    smtp_servers.reset()
+from tests.test_mail_delivery import queue, rows, smtp, smtp_servers  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
