@@ -3,12 +3,13 @@
 Every test that uses ``app`` runs on SQLite and, when a PostgreSQL server is available, on
 PostgreSQL too. ``make test`` starts a throw-away server; ALLIES_TEST_POSTGRES_URL points the
 tests at an existing one instead.
+
+Plain helpers that test modules import (Factory, application_form, csrf_token_from, ...) are
+in tests/fixtures.py; test modules never import from a conftest or from one another.
 """
 
 import os
-import re
 import tempfile
-from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -17,10 +18,9 @@ import allies.models  # noqa: F401  (every table on the metadata)
 from allies import create_app
 from allies.extensions import db
 from allies.organizations.cache import public_cache
+from tests.fixtures import DATABASES, SKIPPED, Factory
 from tests.pg_server import ThrowAwayPostgres
 
-DATABASES: dict[str, str | None] = {}
-SKIPPED: dict[str, str] = {}
 _PG = ThrowAwayPostgres()
 _SCHEMA_READY: set[str] = set()
 SQLITE_DIR = tempfile.mkdtemp(prefix="allies-test-")
@@ -135,122 +135,6 @@ def ctx(app):
         yield
 
 
-class Factory:
-    """Makes staff, applications and Allies through the real operations."""
-
-    def __init__(self, app):
-        self.app = app
-        self.counter = 0
-
-    def staff(self, role="admin", email=None, password="correct-horse-battery"):
-        from allies.staff.operations import create_staff_user
-
-        self.counter += 1
-        with self.app.app_context():
-            user = create_staff_user(
-                email=email or f"{role}{self.counter}@alliance.example.org",
-                name=f"{role.title()} {self.counter}",
-                role=role,
-                password=password,
-                staff=None,
-            )
-            return user.id, user.email, password
-
-    def application(self, name=None, website=None, email=None, **profile):
-        """Submit an application as an applicant would; returns its id."""
-        from allies.applications.operations import EndorsementInput, submit_application
-        from allies.applications.statements import current_statements
-
-        self.counter += 1
-        name = name or f"Health Org {self.counter}"
-        with self.app.app_context():
-            texts = current_statements()
-            application = submit_application(
-                {
-                    "name": name,
-                    "website": website or f"https://org{self.counter}.example.org",
-                    "type_id": None,
-                    "city": "Boston",
-                    "region": "MA",
-                    "country": "USA",
-                    "description": f"{name} trains health professionals.",
-                    "logo_filename": None,
-                    **profile,
-                },
-                {
-                    "name": "Pat Contact",
-                    "title": "Director",
-                    "email": email or f"contact{self.counter}@example.org",
-                    "phone": "",
-                },
-                "We support the mission.",
-                EndorsementInput(
-                    version_ids={k: v.id for k, v in texts.items()},
-                    endorsed={k: True for k in texts},
-                    signer_name="Sam Signer",
-                    signer_title="CEO",
-                    signer_email=email or f"contact{self.counter}@example.org",
-                    ip="127.0.0.1",
-                ),
-            )
-            return application.id
-
-    def ally(self, start=None, **kwargs):
-        """An approved Ally; returns (organization_id, agreement_id)."""
-        from allies.applications.models import Application
-        from allies.applications.operations import approve_application
-        from allies.staff.models import StaffUser
-
-        application_id = self.application(**kwargs)
-        with self.app.app_context():
-            staff = db.session.scalar(db.select(StaffUser).where(StaffUser.role == "admin"))
-            if staff is None:
-                self.staff("admin")
-                staff = db.session.scalar(db.select(StaffUser).where(StaffUser.role == "admin"))
-            application = db.session.get(Application, application_id)
-            start = start or date.today()
-            agreement = approve_application(application, staff=staff, start=start, today=start)
-            return application.organization_id, agreement.id
-
-    def renewal(self, agreement_id, *, submitted_on, approved_on=None):
-        """The Ally contact submits a renewal; an admin approves it on ``approved_on`` if given.
-
-        Returns the renewal application's id.
-        """
-        from allies.agreements.models import Agreement
-        from allies.applications.operations import (
-            EndorsementInput,
-            approve_application,
-            submit_renewal,
-        )
-        from allies.applications.statements import current_statements
-        from allies.staff.models import StaffUser
-
-        with self.app.app_context():
-            agreement = db.session.get(Agreement, agreement_id)
-            contact = agreement.organization.contact_for("primary")
-            texts = current_statements()
-            application = submit_renewal(
-                agreement,
-                {},
-                "We are still with you.",
-                EndorsementInput(
-                    version_ids={k: v.id for k, v in texts.items()},
-                    endorsed={k: True for k in texts},
-                    signer_name="Sam Signer",
-                    signer_title="CEO",
-                    signer_email=contact.email,
-                    ip="127.0.0.1",
-                ),
-                contact=contact,
-                today=submitted_on,
-            )
-            if approved_on is not None:
-                staff = db.session.scalar(db.select(StaffUser).where(StaffUser.role == "admin"))
-                approve_application(application, staff=staff, start=None, today=approved_on)
-            return application.id
-
-
 @pytest.fixture
 def factory(app):
     return Factory(app)
@@ -278,12 +162,3 @@ class Auth:
 @pytest.fixture
 def auth(client, factory):
     return Auth(client, factory)
-
-
-def csrf_token_from(html: str) -> str:
-    """The CSRF token of the first form in ``html``."""
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html
-    )
-    assert match, "no csrf_token in the page"
-    return match.group(1)

@@ -8,7 +8,7 @@ from flask_migrate import upgrade
 
 from allies import create_app
 from allies.extensions import db
-from tests.conftest import DATABASES, SKIPPED
+from tests.fixtures import DATABASES, SKIPPED
 
 
 def _empty_database(kind: str, tmp_path) -> str:

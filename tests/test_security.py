@@ -15,7 +15,7 @@ from allies.extensions import db
 from allies.organizations.access import InvalidLink, consume_link_token, make_link_token
 from allies.organizations.models import Contact, Organization
 from allies.timeutil import utcnow
-from tests.test_flow import application_form, png_bytes
+from tests.fixtures import application_form, png_bytes
 
 # ---------------------------------------------------------------- cookies and sessions
 

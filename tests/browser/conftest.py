@@ -185,7 +185,7 @@ class Backend:
 
     def __init__(self, server: LiveServer):
         from allies import create_app
-        from tests.conftest import Factory
+        from tests.fixtures import Factory
 
         self.server = server
         self.app = create_app(

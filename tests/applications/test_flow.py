@@ -11,44 +11,7 @@ from allies.applications.statements import current_statements
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.staff.models import AuditEvent
-
-
-def png_bytes(size=(1200, 600), color=(10, 80, 90)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, format="PNG")
-    return out.getvalue()
-
-
-def application_form(app, **overrides) -> dict:
-    with app.app_context():
-        texts = current_statements()
-        from allies.organizations.models import OrganizationType
-
-        type_id = db.session.scalar(db.select(OrganizationType.id).limit(1))
-    data = {
-        "name": "Health Equity Collective",
-        "website": "https://equity.example.org",
-        "type_id": str(type_id),
-        "city": "Chicago",
-        "region": "IL",
-        "country": "USA",
-        "description": "Training clinicians to organise with their communities.",
-        "contact_name": "Dana Rivera",
-        "contact_title": "Director",
-        "contact_email": "dana@equity.example.org",
-        "contact_phone": "+1 312 555 0100",
-        "support_statement": "We teach social medicine in our residency programmes.",
-        "endorse_mission": "y",
-        "endorse_vision": "y",
-        "endorse_values": "y",
-        "mission_version_id": str(texts["mission"].id),
-        "vision_version_id": str(texts["vision"].id),
-        "values_version_id": str(texts["values"].id),
-        "signer_name": "Lee Chen",
-        "signer_title": "Chief Executive",
-    }
-    data.update(overrides)
-    return data
+from tests.fixtures import application_form, png_bytes
 
 
 def listed_names(client) -> list[str]:

@@ -10,7 +10,7 @@ from allies.agreements.models import Agreement
 from allies.applications.models import Application
 from allies.extensions import db
 from allies.organizations.access import make_link_token
-from tests.test_flow import application_form
+from tests.fixtures import application_form
 
 FIELDS = [
     "name",

@@ -8,7 +8,7 @@ from PIL import Image
 
 from allies.applications.models import Application
 from allies.extensions import db
-from tests.test_flow import application_form, png_bytes
+from tests.fixtures import application_form, png_bytes
 
 
 def field_error(html: str, field_id: str) -> str:

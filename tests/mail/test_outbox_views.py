@@ -10,8 +10,7 @@ from allies.mail.models import OutboxMessage
 from allies.mail.sender import deliver_pending
 from allies.staff.audit import history_of
 from allies.timeutil import utcnow
-from tests.conftest import csrf_token_from
-from tests.test_mail_delivery import queue, rows, smtp, smtp_servers  # noqa: F401 (fixtures)
+from tests.fixtures import csrf_token_from, queue, rows
 
 
 @pytest.fixture

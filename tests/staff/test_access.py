@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.conftest import csrf_token_from
+from tests.fixtures import csrf_token_from
 
 PUBLIC_STAFF_ENDPOINTS = {"staff.sign_in"}
 

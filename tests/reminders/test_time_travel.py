@@ -17,7 +17,7 @@ from allies.extensions import db
 from allies.reminders.operations import reminders_for_agreement, run_sweep
 from allies.staff.models import StaffUser
 from allies.timeutil import alliance_today
-from tests.conftest import Factory
+from tests.fixtures import Factory
 
 GRACE = 30
 

@@ -24,7 +24,7 @@ from allies.reminders.operations import (
 )
 from allies.staff.models import StaffUser
 from allies.staff.settings import set_setting
-from tests.conftest import Factory
+from tests.fixtures import Factory
 
 START = date(2025, 3, 10)
 END = term_end(START)  # 2027-03-09

@@ -25,8 +25,8 @@ from jobs.scheduler import (
     SWEEP_JOB,
     build_scheduler,
 )
+from tests.fixtures import PROJECT_DIR
 
-PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLASK = os.path.join(PROJECT_DIR, ".venv", "bin", "flask")
 if not os.path.exists(FLASK):  # a virtualenv elsewhere
     FLASK = os.path.join(os.path.dirname(sys.executable), "flask")
