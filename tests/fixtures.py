@@ -153,7 +153,7 @@ class Factory:
             application = db.session.get(Application, application_id)
             start = start or date.today()
             agreement = approve_application(application, staff=staff, start=start, today=start)
-            return application.organization_id, agreement.id
+            return application.organization_id, agreement.agreement_id
 
     def renewal(self, agreement_id, *, submitted_on, approved_on=None):
         """The Ally contact submits a renewal; an admin approves it on ``approved_on`` if given.
@@ -218,3 +218,17 @@ def rows(app):
             db.session.expunge(message)
             result[message.id] = message
         return result
+
+
+def sign_in_contact(app, client, organization_id: int, role: str = "primary") -> None:
+    """Sign an organization's contact in through an emailed link, as they would."""
+    from allies.extensions import db
+    from allies.organizations.access import make_link_token
+    from allies.organizations.models import Organization
+
+    with app.app_context():
+        contact = db.session.get(Organization, organization_id).contact_for(role)
+        token = make_link_token(contact, "sign-in")
+        db.session.commit()
+    response = client.post(f"/my/link/{token}")
+    assert response.status_code == 302, response.get_data(as_text=True)

@@ -3,12 +3,17 @@
 from datetime import date
 
 from allies.agreements.models import Agreement
+from allies.agreements.standing import (
+    grace_days_setting,
+    has_ended,
+    renewal_refusal,
+    termination_refusal,
+)
 from allies.agreements.terms import renewal_start, term_end
-from allies.errors import OperationError
+from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.outbox import queue_email
 from allies.staff.audit import record_event
-from allies.staff.settings import get_setting
 
 
 def start_agreement(organization, start: date, *, staff, application=None, note="") -> Agreement:
@@ -32,31 +37,42 @@ def renew_agreement(
     previous: Agreement, *, approved_on: date, staff, application=None
 ) -> Agreement:
     """Stage the term that follows ``previous``: contiguous, or from ``approved_on`` after a lapse."""
-    if previous.successor is not None:
-        raise OperationError("This agreement has already been renewed.")
-    if previous.terminated_on is not None:
-        raise OperationError("A terminated agreement cannot be renewed; approve a new application.")
+    refusal = renewal_refusal(previous, approved_on)
+    if refusal is not None:
+        raise OperationError(refusal)
     start = renewal_start(
         previous_end=previous.end_date,
         approved_on=approved_on,
-        grace_days=get_setting("grace_days"),
+        grace_days=grace_days_setting(),
     )
     agreement = start_agreement(previous.organization, start, staff=staff, application=application)
     agreement.previous = previous
     return agreement
 
 
-def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date) -> None:
-    """End ``agreement`` early from ``on``, with a reason. Commits."""
+@operation
+def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date, today: date) -> None:
+    """End ``agreement`` early from ``on``, with a reason. Commits.
+
+    Refused for a term that is lapsed, terminated or renewed (see standing.termination_refusal).
+    Ending a renewal that has not started also ends the term it was to follow, which would
+    otherwise keep the Ally listed until its end.
+    """
     reason = (reason or "").strip()
     if not reason:
         raise OperationError("A reason is required to terminate an agreement.")
-    if agreement.terminated_on is not None:
-        raise OperationError("This agreement is already terminated.")
-    # An approved renewal that has not started would otherwise bring the Ally back later.
-    for term in (agreement, agreement.successor):
-        if term is None or term.terminated_on is not None:
-            continue
+    refusal = termination_refusal(agreement, today)
+    if refusal is not None:
+        raise OperationError(refusal)
+    previous = agreement.previous
+    ending = [agreement]
+    if (
+        previous is not None
+        and previous.terminated_on is None
+        and not has_ended(previous.end_date, on)
+    ):
+        ending.append(previous)
+    for term in ending:
         term.terminated_on = on
         term.termination_reason = reason
         term.terminated_by_id = staff.id

@@ -1,4 +1,4 @@
-"""Staff pages for Allies: every organization with its terms, endorsements, reminders and actions."""
+"""Staff pages for Allies: every organization with its standing, and the actions on a term."""
 
 import csv
 import io
@@ -11,24 +11,28 @@ from wtforms.validators import InputRequired, Length
 
 from allies.agreements.models import Agreement
 from allies.agreements.operations import terminate_agreement
-from allies.agreements.queries import agreements_of, may_renew, status_of, term_in_force
-from allies.agreements.terms import STATUSES
+from allies.agreements.standing import (
+    Status,
+    ending_within_clause,
+    grace_days_setting,
+    listing,
+    term_in_force,
+)
 from allies.applications.forms import StaffRenewalForm
 from allies.applications.operations import submit_renewal
-from allies.applications.queries import applications_of
 from allies.applications.statements import current_statements
 from allies.errors import OperationError
 from allies.extensions import db
 from allies.forms import BaseForm
-from allies.organizations.forms import ContactForm, ProfileForm
-from allies.organizations.models import Contact, Organization
-from allies.organizations.operations import add_contact, remove_contact, remove_logo, update_profile
+from allies.organizations.models import Organization
+from allies.organizations.staff_views import render_ally_page
 from allies.staff.access import staff_required
-from allies.staff.audit import history_of_all
-from allies.staff.settings import get_setting
 from allies.timeutil import alliance_today, local_date_to_utc
 
 bp = Blueprint("agreements", __name__, url_prefix="/staff/allies")
+
+# The "ending within" filters the list offers (the dashboard links to the first).
+ENDING_FILTERS = (30, 90)
 
 
 class TerminateForm(BaseForm):
@@ -38,14 +42,10 @@ class TerminateForm(BaseForm):
     )
 
 
-def _organization_or_404(organization_id: int) -> Organization:
-    return db.session.get(Organization, organization_id) or abort(404)
-
-
-def _rows(today):
-    """Every organization that has held an agreement, with its term in force and status."""
-    grace = get_setting("grace_days")
-    agreements = db.session.scalars(
+def _rows(today, *, ending_within: int | None = None):
+    """(organization, listing) for every organization that has held an agreement, A–Z."""
+    grace = grace_days_setting()
+    query = (
         db.select(Agreement)
         .options(
             joinedload(Agreement.organization).joinedload(Organization.type),
@@ -53,26 +53,53 @@ def _rows(today):
             selectinload(Agreement.successor),
         )
         .order_by(Agreement.organization_id, Agreement.start_date.desc(), Agreement.id.desc())
-    ).unique()
+    )
+    if ending_within is not None:
+        query = query.where(
+            Agreement.organization_id.in_(
+                db.select(Agreement.organization_id).where(
+                    ending_within_clause(today, ending_within)
+                )
+            )
+        )
     by_organization: dict[int, list[Agreement]] = {}
-    for agreement in agreements:
+    for agreement in db.session.scalars(query).unique():
         by_organization.setdefault(agreement.organization_id, []).append(agreement)
     rows = []
     for terms in by_organization.values():
         term = term_in_force(terms, today)
-        rows.append((term.organization, term, status_of(term, today, grace)))
+        rows.append((term.organization, listing(term, today, grace)))
     return sorted(rows, key=lambda row: row[0].normalized_name)
+
+
+def _filters():
+    """The status and "ending within" filters from the query string (unknown values ignored)."""
+    wanted = request.args.get("status", "")
+    if wanted not in set(Status):
+        wanted = ""
+    ending = request.args.get("ending", type=int)
+    if ending not in ENDING_FILTERS:
+        ending = None
+    return wanted, ending
 
 
 @bp.get("")
 @staff_required
 def index():
-    """All Allies, past and present, with status; filter by status."""
+    """All Allies, past and present, with status; filter by status or by how soon they end."""
     today = alliance_today()
-    wanted = request.args.get("status", "")
-    rows = [row for row in _rows(today) if not wanted or row[2] == wanted]
+    wanted, ending = _filters()
+    rows = [
+        row for row in _rows(today, ending_within=ending) if not wanted or row[1].status == wanted
+    ]
     return render_template(
-        "agreements/index.html", rows=rows, wanted=wanted, today=today, statuses=STATUSES
+        "agreements/index.html",
+        rows=rows,
+        wanted=wanted,
+        ending=ending,
+        ending_filters=ENDING_FILTERS,
+        today=today,
+        statuses=list(Status),
     )
 
 
@@ -85,8 +112,9 @@ def _csv_cell(value) -> str:
 @bp.get("/export.csv")
 @staff_required
 def export_csv():
-    """All Allies as CSV, formula-safe."""
+    """All Allies as CSV, formula-safe, with the same filters as the list."""
     today = alliance_today()
+    wanted, ending = _filters()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -100,11 +128,14 @@ def export_csv():
             "status",
             "term_start",
             "term_end",
+            "standing",
             "primary_contact",
             "primary_email",
         ]
     )
-    for org, agreement, status in _rows(today):
+    for org, entry in _rows(today, ending_within=ending):
+        if wanted and entry.status != wanted:
+            continue
         contact = org.contact_for("primary")
         writer.writerow(
             [
@@ -116,9 +147,10 @@ def export_csv():
                     org.city,
                     org.region,
                     org.country,
-                    status,
-                    agreement.start_date,
-                    agreement.end_date,
+                    entry.status,
+                    entry.start,
+                    entry.end,
+                    entry.summary,
                     contact.name if contact else "",
                     contact.email if contact else "",
                 )
@@ -131,106 +163,6 @@ def export_csv():
     )
 
 
-def _detail(organization: Organization, status: int = 200, **forms):
-    from allies.reminders.operations import reminders_for_organization
-
-    today = alliance_today()
-    agreements = agreements_of(organization.id)
-    applications = applications_of(organization.id)
-    context = {
-        "profile_form": ProfileForm(formdata=None, obj=organization),
-        "contact_form": ContactForm(formdata=None),
-        "terminate_form": TerminateForm(formdata=None, terminated_on=today),
-        "renew_form": StaffRenewalForm(formdata=None, signed_on=today),
-    }
-    context.update(forms)
-    context["renew_form"].show_versions(current_statements())
-    return (
-        render_template(
-            "agreements/detail.html",
-            org=organization,
-            agreements=agreements,
-            in_force=term_in_force(agreements, today),
-            may_renew=may_renew,
-            applications=applications,
-            status_of=status_of,
-            reminders=_by_agreement(reminders_for_organization(organization.id)),
-            history=history_of_all([organization, *agreements, *applications]),
-            texts=current_statements(),
-            today=today,
-            **context,
-        ),
-        status,
-    )
-
-
-def _by_agreement(reminders) -> dict:
-    grouped: dict[int, list] = {}
-    for reminder in reminders:
-        grouped.setdefault(reminder.agreement_id, []).append(reminder)
-    return grouped
-
-
-@bp.get("/<int:organization_id>")
-@staff_required
-def detail(organization_id: int):
-    """One Ally for staff: profile, contacts, every term, endorsement and reminder."""
-    return _detail(_organization_or_404(organization_id))
-
-
-@bp.post("/<int:organization_id>/profile")
-@staff_required
-def profile(organization_id: int):
-    """Staff edit the public profile."""
-    organization = _organization_or_404(organization_id)
-    form = ProfileForm()
-    if form.validate_on_submit():
-        update_profile(
-            organization, form.profile_data(), actor=current_user.label, staff=current_user
-        )
-        flash("Profile saved.", "success")
-        return redirect(url_for(".detail", organization_id=organization.id))
-    return _detail(organization, 400, profile_form=form)
-
-
-@bp.post("/<int:organization_id>/logo/remove")
-@staff_required
-def logo_remove(organization_id: int):
-    """Take the logo down."""
-    remove_logo(_organization_or_404(organization_id), staff=current_user)
-    flash("Logo removed.", "success")
-    return redirect(url_for(".detail", organization_id=organization_id))
-
-
-@bp.post("/<int:organization_id>/contacts")
-@staff_required
-def contact_add(organization_id: int):
-    """Add a contact."""
-    organization = _organization_or_404(organization_id)
-    form = ContactForm()
-    if form.validate_on_submit():
-        add_contact(organization, form.data, actor=current_user.label, staff=current_user)
-        flash("Contact added.", "success")
-        return redirect(url_for(".detail", organization_id=organization.id))
-    return _detail(organization, 400, contact_form=form)
-
-
-@bp.post("/<int:organization_id>/contacts/<int:contact_id>/remove")
-@staff_required
-def contact_remove(organization_id: int, contact_id: int):
-    """Remove a contact."""
-    contact = db.session.get(Contact, contact_id)
-    if contact is None or contact.organization_id != organization_id:
-        abort(404)
-    try:
-        remove_contact(contact, actor=current_user.label, staff=current_user)
-    except OperationError as exc:
-        flash(str(exc), "error")
-    else:
-        flash("Contact removed.", "success")
-    return redirect(url_for(".detail", organization_id=organization_id))
-
-
 def _agreement_or_404(organization_id: int, agreement_id: int) -> Agreement:
     agreement = db.session.get(Agreement, agreement_id)
     if agreement is None or agreement.organization_id != organization_id:
@@ -241,21 +173,25 @@ def _agreement_or_404(organization_id: int, agreement_id: int) -> Agreement:
 @bp.post("/<int:organization_id>/agreements/<int:agreement_id>/terminate")
 @staff_required
 def terminate(organization_id: int, agreement_id: int):
-    """End an agreement early, with a reason."""
+    """End an agreement early, with a reason (refused for a lapsed, terminated or renewed one)."""
     agreement = _agreement_or_404(organization_id, agreement_id)
+    organization = agreement.organization
     form = TerminateForm()
     if form.validate_on_submit():
         try:
             terminate_agreement(
-                agreement, staff=current_user, reason=form.reason.data, on=form.terminated_on.data
+                agreement,
+                staff=current_user,
+                reason=form.reason.data,
+                on=form.terminated_on.data,
+                today=alliance_today(),
             )
         except OperationError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
         else:
             flash("Agreement terminated.", "success")
-            return redirect(url_for(".detail", organization_id=organization_id))
-    return _detail(agreement.organization, 400, terminate_form=form)
+            return redirect(url_for("ally_admin.detail", organization_id=organization_id))
+    return render_ally_page(organization, 400, terminate_form=form)
 
 
 @bp.post("/<int:organization_id>/agreements/<int:agreement_id>/renew")
@@ -263,10 +199,10 @@ def terminate(organization_id: int, agreement_id: int):
 def renew_on_behalf(organization_id: int, agreement_id: int):
     """Record a renewal signed on paper; it then waits in the queue like any renewal."""
     agreement = _agreement_or_404(organization_id, agreement_id)
+    organization = agreement.organization
     form = StaffRenewalForm()
     form.show_versions(current_statements())
     if form.validate_on_submit():
-        contact = agreement.organization.contact_for("signatory")
         endorsement = form.endorsement_input(form.signer_email.data, request.remote_addr)
         endorsement.signed_at = local_date_to_utc(form.signed_on.data)
         try:
@@ -275,14 +211,13 @@ def renew_on_behalf(organization_id: int, agreement_id: int):
                 {},
                 "Renewal recorded by staff from a signed agreement.",
                 endorsement,
-                contact=contact,
+                contact=organization.contact_for("signatory"),
                 today=alliance_today(),
                 staff=current_user,
             )
         except OperationError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
         else:
             flash("Renewal recorded; approve it to start the new term.", "success")
             return redirect(url_for("applications.review", application_id=application.id))
-    return _detail(agreement.organization, 400, renew_form=form)
+    return render_ally_page(organization, 400, renew_form=form)

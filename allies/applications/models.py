@@ -1,6 +1,7 @@
 """Applications and renewals, the versioned mission/vision/values texts, and endorsements."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -9,7 +10,29 @@ from allies.extensions import db
 from allies.timeutil import utcnow
 
 STATEMENT_KINDS = ("mission", "vision", "values")
-OPEN_STATES = ("submitted", "info_requested")
+
+
+class ApplicationState(StrEnum):
+    """Where an application or renewal stands (see DESIGN.md, Lifecycle)."""
+
+    SUBMITTED = "submitted"
+    INFO_REQUESTED = "info_requested"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+class ApplicationKind(StrEnum):
+    """A request to become an Ally, or to renew an agreement."""
+
+    NEW = "new"
+    RENEWAL = "renewal"
+
+
+# Waiting for a decision.
+OPEN_STATES = (ApplicationState.SUBMITTED, ApplicationState.INFO_REQUESTED)
+# Decided by staff or withdrawn by the applicant.
+CLOSED_STATES = (ApplicationState.APPROVED, ApplicationState.DECLINED, ApplicationState.WITHDRAWN)
 
 
 class StatementVersion(db.Model):
@@ -45,11 +68,11 @@ class Application(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), default="new")
+    kind: Mapped[str] = mapped_column(String(20), default=ApplicationKind.NEW)
     organization_id: Mapped[int] = mapped_column(db.ForeignKey("organization.id"), index=True)
     contact_id: Mapped[int | None] = mapped_column(db.ForeignKey("contact.id"))
     renews_agreement_id: Mapped[int | None] = mapped_column(db.ForeignKey("agreement.id"))
-    state: Mapped[str] = mapped_column(String(20), default="submitted")
+    state: Mapped[str] = mapped_column(String(20), default=ApplicationState.SUBMITTED)
     support_statement: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -57,6 +80,8 @@ class Application(db.Model):
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     duplicate_of_id: Mapped[int | None] = mapped_column(db.ForeignKey("organization.id"))
     duplicate_reason: Mapped[str] = mapped_column(String(200), default="")
+    # A renewal's profile changes, published only when staff approve it: {field: new value}.
+    proposed_profile: Mapped[dict | None] = mapped_column(db.JSON(none_as_null=True), default=None)
 
     organization = relationship("Organization", foreign_keys=[organization_id])
     contact = relationship("Contact")

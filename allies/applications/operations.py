@@ -11,22 +11,23 @@ from sqlalchemy.exc import IntegrityError
 
 from allies.agreements.models import Agreement
 from allies.agreements.operations import renew_agreement, start_agreement
-from allies.agreements.terms import renewal_is_open
+from allies.agreements.standing import long_date, renewal_refusal
 from allies.applications.models import (
     OPEN_STATES,
     STATEMENT_KINDS,
     Application,
+    ApplicationKind,
     ApplicationMessage,
+    ApplicationState,
     Endorsement,
 )
-from allies.applications.queries import open_renewal
 from allies.applications.statements import current_statements
-from allies.errors import OperationError
+from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.outbox import public_url, queue_email, site_path
 from allies.organizations.access import make_link_token
 from allies.organizations.models import Contact, Organization
-from allies.organizations.operations import PROFILE_FIELDS, apply_profile
+from allies.organizations.operations import PROFILE_FIELDS, apply_profile, profile_changes
 from allies.organizations.profile import normalize_name, unique_slug, website_domain
 from allies.staff.audit import record_event
 from allies.staff.models import StaffUser
@@ -103,6 +104,7 @@ def find_possible_duplicate(name: str, website: str, exclude_id: int | None = No
     return match, reason
 
 
+@operation
 def submit_application(
     profile: dict, contact_fields: dict, support_statement: str, endorsement: EndorsementInput
 ) -> Application:
@@ -144,7 +146,7 @@ def _submit_application_once(
     contact = Contact(organization=organization, role="primary", **contact_fields)
     contact.email = contact.email.strip().lower()
     application = Application(
-        kind="new",
+        kind=ApplicationKind.NEW,
         organization=organization,
         contact=contact,
         support_statement=support_statement.strip(),
@@ -157,7 +159,7 @@ def _submit_application_once(
         application,
         "submitted",
         actor=f"applicant {contact.email}",
-        to_state="submitted",
+        to_state=ApplicationState.SUBMITTED,
         ip=endorsement.ip,
     )
     db.session.flush()
@@ -207,15 +209,20 @@ def _require_open(application: Application) -> None:
         raise OperationError(f"This application is already {application.state.replace('_', ' ')}.")
 
 
+@operation
 def update_application(
     application: Application, profile: dict, support_statement: str, *, contact
 ) -> None:
     """The applicant corrects the profile or statement while the application is undecided. Commits."""
     _require_open(application)
     organization = application.organization
-    apply_profile(organization, profile)
+    if application.kind == ApplicationKind.RENEWAL:
+        # A renewal's profile goes public only when staff approve it.
+        _propose_profile(application, profile)
+    else:
+        apply_profile(organization, profile)
     application.support_statement = support_statement.strip()
-    if application.kind == "new":
+    if application.kind == ApplicationKind.NEW:
         duplicate, reason = find_possible_duplicate(
             organization.name, organization.website, exclude_id=organization.id
         )
@@ -224,17 +231,18 @@ def update_application(
     db.session.commit()
 
 
+@operation
 def withdraw_application(application: Application, *, contact, reason: str = "") -> None:
     """The applicant withdraws before a decision. Commits."""
     _require_open(application)
-    previous = _transition(application, "withdrawn")
+    previous = _transition(application, ApplicationState.WITHDRAWN)
     application.decided_at = utcnow()
     record_event(
         application,
         "withdrawn",
         actor=f"applicant {contact.email}",
         from_state=previous,
-        to_state="withdrawn",
+        to_state=ApplicationState.WITHDRAWN,
         reason=reason,
     )
     queue_email(
@@ -247,6 +255,7 @@ def withdraw_application(application: Application, *, contact, reason: str = "")
     db.session.commit()
 
 
+@operation
 def answer_question(application: Application, body: str, *, contact) -> None:
     """The applicant answers staff's question; the application returns to the queue. Commits."""
     _require_open(application)
@@ -254,13 +263,13 @@ def answer_question(application: Application, body: str, *, contact) -> None:
     if not body:
         raise OperationError("Please write your answer.")
     db.session.add(ApplicationMessage(application=application, author="applicant", body=body))
-    previous = _transition(application, "submitted")
+    previous = _transition(application, ApplicationState.SUBMITTED)
     record_event(
         application,
         "answered",
         actor=f"applicant {contact.email}",
         from_state=previous,
-        to_state="submitted",
+        to_state=ApplicationState.SUBMITTED,
     )
     queue_email(
         contact.email,
@@ -282,6 +291,7 @@ def answer_question(application: Application, body: str, *, contact) -> None:
     db.session.commit()
 
 
+@operation
 def ask_question(application: Application, body: str, *, staff: StaffUser) -> None:
     """Staff ask the applicant a question; the application waits for the answer. Commits."""
     _require_open(application)
@@ -291,13 +301,13 @@ def ask_question(application: Application, body: str, *, staff: StaffUser) -> No
     db.session.add(
         ApplicationMessage(application=application, author="staff", staff_id=staff.id, body=body)
     )
-    previous = _transition(application, "info_requested")
+    previous = _transition(application, ApplicationState.INFO_REQUESTED)
     record_event(
         application,
         "question_asked",
         staff=staff,
         from_state=previous,
-        to_state="info_requested",
+        to_state=ApplicationState.INFO_REQUESTED,
         reason=body,
     )
     contact = application.contact
@@ -313,13 +323,14 @@ def ask_question(application: Application, body: str, *, staff: StaffUser) -> No
     db.session.commit()
 
 
+@operation
 def decline_application(application: Application, reason: str, *, staff: StaffUser) -> None:
     """Staff decline with a reason, which is emailed to the applicant. Commits."""
     _require_open(application)
     reason = (reason or "").strip()
     if not reason:
         raise OperationError("A reason is required to decline.")
-    previous = _transition(application, "declined")
+    previous = _transition(application, ApplicationState.DECLINED)
     application.decided_by_id = staff.id
     application.decided_at = utcnow()
     application.decision_reason = reason
@@ -328,7 +339,7 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
         "declined",
         staff=staff,
         from_state=previous,
-        to_state="declined",
+        to_state=ApplicationState.DECLINED,
         reason=reason,
     )
     queue_email(
@@ -342,9 +353,20 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
     db.session.commit()
 
 
+@operation
+@dataclass(frozen=True)
+class Approval:
+    """What an approval made: the new term, read before the commit (nothing to load after it)."""
+
+    agreement_id: int
+    start_date: date
+    end_date: date
+    renewed: bool  # the term continues an earlier one
+
+
 def approve_application(
     application: Application, *, staff: StaffUser, start: date | None, today: date
-) -> Agreement:
+) -> Approval:
     """Staff approve: a new application starts a term on ``start``; a renewal continues the old one.
 
     Refuses an application without a complete endorsement. Commits and emails the contact.
@@ -359,33 +381,47 @@ def approve_application(
         )
     ):
         raise OperationError("This application has no complete endorsement and cannot be approved.")
-    previous = _transition(application, "approved")
-    if application.kind == "renewal":
+    previous = _transition(application, ApplicationState.APPROVED)
+    if application.kind == ApplicationKind.RENEWAL:
         agreement = renew_agreement(
             application.renews_agreement, approved_on=today, staff=staff, application=application
         )
+        if application.proposed_profile:
+            apply_profile(application.organization, application.proposed_profile)
     else:
         agreement = start_agreement(
             application.organization, start or today, staff=staff, application=application
         )
     application.decided_by_id = staff.id
     application.decided_at = utcnow()
-    record_event(application, "approved", staff=staff, from_state=previous, to_state="approved")
+    record_event(
+        application,
+        "approved",
+        staff=staff,
+        from_state=previous,
+        to_state=ApplicationState.APPROVED,
+    )
     db.session.flush()
+    organization = application.organization
     queue_email(
         application.contact.email,
         "application_approved",
-        f"{application.organization.name} is an Ally of the {get_setting('alliance_name')}"
-        if application.kind == "new"
-        else f"{application.organization.name}'s Ally agreement is renewed",
+        f"{organization.name} is an Ally of the {get_setting('alliance_name')}"
+        if application.kind == ApplicationKind.NEW
+        else f"{organization.name}'s Ally agreement is renewed until {long_date(agreement.end_date)}",
+        cc=_communications_copy(organization),
         application=application,
         organization=application.organization,
         agreement=agreement,
     )
+    approval = Approval(
+        agreement.id, agreement.start_date, agreement.end_date, agreement.previous is not None
+    )
     db.session.commit()
-    return agreement
+    return approval
 
 
+@operation
 def submit_renewal(
     agreement: Agreement,
     profile: dict,
@@ -398,45 +434,47 @@ def submit_renewal(
 ) -> Application:
     """An Ally asks to renew ``agreement`` (or staff record a paper renewal for it). Commits.
 
-    The profile is updated at once (it is the Ally's own public profile); the renewal then waits
-    for staff review like an application.
+    Profile changes sent with it wait with the renewal and are published only when staff
+    approve it; the renewal then waits for review like an application.
     """
-    if agreement.successor is not None:
-        raise OperationError("This agreement has already been renewed.")
-    if agreement.terminated_on is not None:
-        raise OperationError("This agreement was terminated and cannot be renewed.")
-    if not renewal_is_open(end=agreement.end_date, today=today):
-        raise OperationError("Renewal opens 90 days before the agreement ends.")
-    if open_renewal(agreement.id) is not None:
-        raise OperationError("A renewal for this agreement is already waiting for review.")
+    refusal = renewal_refusal(agreement, today)
+    if refusal is not None:
+        raise OperationError(refusal)
     organization = agreement.organization
-    apply_profile(organization, profile)
     application = Application(
-        kind="renewal",
+        kind=ApplicationKind.RENEWAL,
         organization=organization,
         contact=contact,
         renews_agreement_id=agreement.id,
         support_statement=(support_statement or "").strip(),
     )
+    _propose_profile(application, profile)
     db.session.add(application)
     record = _make_endorsement(application, endorsement)
     try:
         db.session.flush()
     except IntegrityError:
-        db.session.rollback()  # another renewal of this agreement was sent at the same moment
+        # another renewal of this agreement was sent at the same moment
         raise OperationError(
             "A renewal for this agreement is already waiting for review."
         ) from None
     if staff is not None:
         record.recorded_by_id = staff.id
     actor = {"staff": staff} if staff is not None else {"actor": f"ally contact {contact.email}"}
-    record_event(application, "renewal_submitted", to_state="submitted", ip=endorsement.ip, **actor)
+    record_event(
+        application,
+        "renewal_submitted",
+        to_state=ApplicationState.SUBMITTED,
+        ip=endorsement.ip,
+        **actor,
+    )
     db.session.flush()
     if staff is None:
         queue_email(
             contact.email,
             "renewal_received",
             f"We received {organization.name}'s renewal",
+            cc=_communications_copy(organization),
             application=application,
             organization=organization,
             agreement=agreement,
@@ -454,5 +492,17 @@ def submit_renewal(
     return application
 
 
+def _propose_profile(application: Application, profile: dict) -> None:
+    """Keep the fields of ``profile`` that differ from the public profile, for approval."""
+    changes = profile_changes(application.organization, profile)
+    application.proposed_profile = changes or None
+
+
+def _communications_copy(organization: Organization) -> list[str]:
+    """The communications contact, copied on approvals and renewal confirmations."""
+    contact = organization.contact_for("communications")
+    return [contact.email] if contact is not None else []
+
+
 def _label(application: Application) -> str:
-    return "renewal" if application.kind == "renewal" else "application"
+    return "renewal" if application.kind == ApplicationKind.RENEWAL else "application"

@@ -77,3 +77,45 @@ def last_endorsement(organization_id: int):
         .limit(1)
     )
     return application.endorsement if application is not None else None
+
+
+PROFILE_LABELS = {
+    "name": "Name",
+    "website": "Website",
+    "type_id": "Type",
+    "city": "City",
+    "region": "Region",
+    "country": "Country",
+    "description": "Description",
+    "logo_filename": "Logo",
+}
+
+
+def proposed_changes(application: Application) -> list[tuple[str, str, str]]:
+    """(field, label, before, after) for each profile change a renewal holds for approval.
+
+    Types are shown by name; logos by stored file name (the page shows the images).
+    """
+    from allies.organizations.models import OrganizationType
+
+    organization = application.organization
+    rows = []
+    for field, after in (application.proposed_profile or {}).items():
+        before = getattr(organization, field, None)
+        if field == "type_id":
+            before, after = (
+                db.session.get(OrganizationType, value).name
+                if value and db.session.get(OrganizationType, value)
+                else ""
+                for value in (before, after)
+            )
+        rows.append((field, PROFILE_LABELS.get(field, field), before or "", after or ""))
+    return rows
+
+
+def profile_as_proposed(application: Application) -> dict:
+    """The organization's profile with the changes the application holds applied (for forms)."""
+    organization = application.organization
+    profile = {field: getattr(organization, field) for field in PROFILE_LABELS}
+    profile.update(application.proposed_profile or {})
+    return profile

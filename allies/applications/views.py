@@ -13,7 +13,8 @@ from flask import (
 )
 from flask_login import current_user
 
-from allies.agreements.queries import agreements_of, status_of
+from allies.agreements.queries import agreements_of
+from allies.agreements.standing import long_date, verdicts
 from allies.applications import queries
 from allies.applications.forms import (
     ApplicationForm,
@@ -58,7 +59,6 @@ def apply():
                 form.endorsement_input(form.contact_email.data, request.remote_addr),
             )
         except OperationError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
             for kind in texts:  # show the current versions for a fresh endorsement
                 getattr(form, f"{kind}_version_id").data = str(texts[kind].id)
@@ -119,7 +119,6 @@ def _decided(application: Application, action, form, message: str):
         try:
             action()
         except OperationError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
         else:
             flash(message, "success")
@@ -132,16 +131,23 @@ def _decided(application: Application, action, form, message: str):
 def approve(application_id: int):
     """Approve: the organization becomes an Ally with a two-year agreement."""
     application = _application_or_404(application_id)
+    name = application.organization.name
     form = ApproveForm()
-    done = _decided(
-        application,
-        lambda: approve_application(
-            application, staff=current_user, start=form.start_date.data, today=alliance_today()
-        ),
-        form,
-        f"Approved: {application.organization.name} is an Ally.",
-    )
-    return done or _review_with_errors(application, approve_form=form)
+    if form.validate_on_submit():
+        try:
+            approval = approve_application(
+                application, staff=current_user, start=form.start_date.data, today=alliance_today()
+            )
+        except OperationError as exc:
+            flash(str(exc), "error")
+        else:
+            until = long_date(approval.end_date)
+            if approval.renewed:
+                flash(f"Approved: {name} is renewed until {until}.", "success")
+            else:
+                flash(f"Approved: {name} is an Ally until {until}.", "success")
+            return redirect(url_for(".review", application_id=application_id))
+    return _review_with_errors(application, approve_form=form)
 
 
 @bp.post("/staff/applications/<int:application_id>/decline")
@@ -193,8 +199,8 @@ def _render_review(application: Application, status: int = 200, **forms):
             application=application,
             history=history_of(application),
             changes=changes_since(application.endorsement) if application.is_open else {},
-            agreements=agreements_of(application.organization_id),
-            status_of=status_of,
+            terms=verdicts(agreements_of(application.organization_id), today),
+            proposed=queries.proposed_changes(application),
             today=today,
             **context,
         ),

@@ -1,13 +1,13 @@
 """The applicant's and Ally contact's own pages, reached by emailed single-use links."""
 
 from functools import wraps
-from urllib.parse import urlsplit
+from types import SimpleNamespace
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from allies.agreements.models import Agreement
-from allies.agreements.queries import agreements_of, may_renew, status_of
-from allies.agreements.terms import renewal_is_open
+from allies.agreements.queries import agreements_of
+from allies.agreements.standing import verdict, verdicts
 from allies.applications.forms import (
     AnswerForm,
     RenewalForm,
@@ -22,7 +22,12 @@ from allies.applications.operations import (
     update_application,
     withdraw_application,
 )
-from allies.applications.queries import applications_of, last_endorsement, open_renewal
+from allies.applications.queries import (
+    applications_of,
+    last_endorsement,
+    open_renewal,
+    profile_as_proposed,
+)
 from allies.applications.statements import changes_since, current_statements
 from allies.errors import OperationError
 from allies.extensions import db, limiter
@@ -31,20 +36,9 @@ from allies.organizations.forms import ContactForm
 from allies.organizations.models import Contact
 from allies.organizations.operations import add_contact, remove_contact, send_sign_in_link
 from allies.timeutil import alliance_today
-from allies.web import current_contact
+from allies.web import current_contact, safe_next
 
 bp = Blueprint("portal", __name__)
-
-
-def safe_next(target: str | None, default: str) -> str:
-    """``target`` if it is a path on this site, else ``default`` (no open redirects)."""
-    target = (target or "").strip()
-    if not target or "\\" in target or any(ord(ch) < 32 for ch in target):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return default
-    return target
 
 
 def contact_required(view):
@@ -132,10 +126,7 @@ def _render_home(contact_form, status: int = 200):
             "portal/home.html",
             organization=organization,
             applications=applications,
-            agreements=agreements_of(organization.id),
-            status_of=status_of,
-            may_renew=may_renew,
-            today=alliance_today(),
+            terms=verdicts(agreements_of(organization.id), alliance_today()),
             contact_form=contact_form,
         ),
         status,
@@ -152,7 +143,7 @@ def application(application_id: int):
     withdraw_form = WithdrawForm(prefix="withdraw")
     update_form = UpdateApplicationForm(
         prefix="update",
-        obj=application.organization,
+        obj=SimpleNamespace(**profile_as_proposed(application)),
         support_statement=application.support_statement,
     )
     status = 200
@@ -180,7 +171,6 @@ def application(application_id: int):
                     )
                     message = "Your changes are saved."
             except OperationError as exc:
-                db.session.rollback()
                 flash(str(exc), "error")
             else:
                 flash(message, "success")
@@ -244,7 +234,6 @@ def renew(agreement_id: int):
                 today=today,
             )
         except OperationError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
         else:
             flash("Thank you: your renewal is with the staff for review.", "success")
@@ -260,8 +249,7 @@ def renew(agreement_id: int):
         organization=organization,
         texts=texts,
         changes=changes_since(last),
-        status=status_of(agreement, today),
-        is_open=renewal_is_open(end=agreement.end_date, today=today),
+        term=verdict(agreement, today),
         open_renewal=open_renewal(agreement.id),
     ), (400 if request.method == "POST" else 200)
 

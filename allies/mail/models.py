@@ -23,6 +23,8 @@ class OutboxMessage(db.Model):
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(40), default="")
     to_addr: Mapped[str] = mapped_column(String(254))
+    # Addresses in copy, comma-separated (e.g. the signatory on a renewal prompt).
+    cc_addrs: Mapped[str] = mapped_column(String(1000), default="", server_default="")
     subject: Mapped[str] = mapped_column(String(300))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text, default="")

@@ -9,8 +9,10 @@ from allies.extensions import db
 from allies.mail.models import OutboxMessage
 
 
-def queue_email(to_addr: str, template: str, subject: str, **context) -> OutboxMessage:
+def queue_email(to_addr: str, template: str, subject: str, *, cc=(), **context) -> OutboxMessage:
     """Render ``templates/email/<template>.txt`` and ``.html`` and stage them for delivery.
+
+    ``cc`` lists addresses in copy; the recipient and repeats are left out of it.
 
     The message is added to the current session only: it is written when, and only if, the
     event that caused it commits.
@@ -26,6 +28,7 @@ def queue_email(to_addr: str, template: str, subject: str, **context) -> OutboxM
         message_id=make_msgid(domain=sender_domain or "allies.local"),
         kind=template,
         to_addr=to_addr,
+        cc_addrs=", ".join(copy_list(to_addr, cc)),
         subject=subject,
         body_text=body_text,
         body_html=body_html,
@@ -50,3 +53,15 @@ def public_url(endpoint: str, **values) -> str:
 def site_path(endpoint: str, **values) -> str:
     """The path of ``endpoint`` on the public site (for ``next`` parameters in links)."""
     return _public_adapter().build(endpoint, values)
+
+
+def copy_list(to_addr: str, cc) -> list[str]:
+    """The distinct addresses of ``cc`` other than ``to_addr``, in order."""
+    seen = {(to_addr or "").strip().lower()}
+    addresses = []
+    for address in cc:
+        key = (address or "").strip().lower()
+        if key and key not in seen:
+            seen.add(key)
+            addresses.append(key)
+    return addresses

@@ -17,6 +17,7 @@ message to the receiving side (and the same .eml file in the folder).
 """
 
 import hashlib
+import logging
 import os
 import random
 import smtplib
@@ -33,11 +34,13 @@ from email.utils import format_datetime
 from flask import current_app
 from sqlalchemy import and_, func, or_, update
 
-from allies.errors import OperationError
+from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.models import OUTBOX_STATES, OutboxMessage
 from allies.staff.audit import record_event
 from allies.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 # Defaults for settings that config.py does not define (override them in instance/config.py or
 # with ALLIES_MAIL_* environment variables).
@@ -209,6 +212,8 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email["Date"] = format_datetime(message.created_at.replace(tzinfo=UTC))
     email["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
     email["To"] = message.to_addr
+    if message.cc_addrs:
+        email["Cc"] = message.cc_addrs
     email["Subject"] = message.subject
     email.set_content(message.body_text)
     if message.body_html:
@@ -317,8 +322,10 @@ class SmtpConnection:
             self.close(self.smtp)
             self.smtp = None
             raise TemporaryFailure(f"Connection lost while sending: {exc!r}") from exc
-        if refused:  # only possible with several recipients; kept strict all the same
-            raise TemporaryFailure(f"Some recipients were refused: {refused!r}")
+        if refused:
+            # Only an address in copy can be refused while the message is accepted: sending
+            # again would repeat it to everyone else, so it counts as sent and is logged.
+            log.warning("message %s: recipients in copy refused: %r", message.id, refused)
 
     def _alive(self) -> bool:
         """Whether a reused session still answers (servers drop idle sessions)."""
@@ -468,6 +475,7 @@ def _release(message: OutboxMessage) -> None:
 # --- staff operations and reads ---------------------------------------------------------------
 
 
+@operation
 def retry_message(message: OutboxMessage, staff) -> OutboxMessage:
     """Send a failed message again, from now, with a fresh set of attempts (audited).
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from allies.errors import OperationError
+from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.outbox import public_url, queue_email
 from allies.organizations.access import make_link_token
@@ -28,6 +28,18 @@ def apply_profile(organization: Organization, profile: dict) -> None:
     organization.website_domain = website_domain(organization.website)
 
 
+def profile_changes(organization: Organization, profile: dict) -> dict:
+    """The fields of ``profile`` whose values differ from the organization's (a new logo only)."""
+    changes = {
+        field: profile[field]
+        for field in PROFILE_FIELDS
+        if field in profile and profile[field] != getattr(organization, field)
+    }
+    if profile.get("logo_filename") and profile["logo_filename"] != organization.logo_filename:
+        changes["logo_filename"] = profile["logo_filename"]
+    return changes
+
+
 def update_profile(organization: Organization, profile: dict, *, actor: str, staff=None) -> None:
     """Change the public profile. Commits."""
     apply_profile(organization, profile)
@@ -42,6 +54,7 @@ def remove_logo(organization: Organization, *, staff) -> None:
     db.session.commit()
 
 
+@operation
 def add_contact(organization: Organization, fields: dict, *, actor: str, staff=None) -> Contact:
     """Add a contact with a role (primary, signatory, communications). Commits."""
     if fields.get("role") not in CONTACT_ROLES:
@@ -67,6 +80,7 @@ def add_contact(organization: Organization, fields: dict, *, actor: str, staff=N
     return contact
 
 
+@operation
 def remove_contact(contact: Contact, *, actor: str, staff=None) -> None:
     """Disable a contact; the last enabled primary contact cannot be removed. Commits."""
     organization = contact.organization
@@ -117,6 +131,18 @@ def send_sign_in_link(email: str, *, next_path: str | None = None) -> bool:
     return bool(contacts)
 
 
+def _logos_waiting_in_renewals() -> set[str]:
+    """Logos sent with renewals that wait for review (published only on approval)."""
+    from allies.applications.models import OPEN_STATES, Application
+
+    proposals = db.session.scalars(
+        db.select(Application.proposed_profile).where(
+            Application.state.in_(OPEN_STATES), Application.proposed_profile.is_not(None)
+        )
+    )
+    return {p["logo_filename"] for p in proposals if p and p.get("logo_filename")}
+
+
 def remove_orphan_logos(*, older_than: timedelta = timedelta(days=1)) -> int:
     """Delete stored logos no organization uses, once they are a day old; returns how many.
 
@@ -126,10 +152,13 @@ def remove_orphan_logos(*, older_than: timedelta = timedelta(days=1)) -> int:
     folder = Path(current_app.config["UPLOAD_FOLDER"])
     if not folder.is_dir():
         return 0
-    in_use = set(
-        db.session.scalars(
-            db.select(Organization.logo_filename).where(Organization.logo_filename.is_not(None))
+    in_use = (
+        set(
+            db.session.scalars(
+                db.select(Organization.logo_filename).where(Organization.logo_filename.is_not(None))
+            )
         )
+        | _logos_waiting_in_renewals()
     )
     cutoff = time.time() - older_than.total_seconds()
     removed = 0

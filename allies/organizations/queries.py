@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlalchemy.orm import joinedload
 
 from allies.agreements.models import Agreement
-from allies.agreements.queries import listed_clause
+from allies.agreements.standing import listed_clause, renewing_clause
 from allies.extensions import db
 from allies.organizations.models import Organization, OrganizationType
 
@@ -26,7 +26,7 @@ class ListedAlly:
 
 
 def _listed_facts(org_ids: list[int], today: date, grace_days: int) -> dict[int, tuple]:
-    """For each organization: (first start year, whether its listed term has ended)."""
+    """For each organization: (first start year, whether it is renewing, in grace)."""
     if not org_ids:
         return {}
     first = dict(
@@ -36,18 +36,15 @@ def _listed_facts(org_ids: list[int], today: date, grace_days: int) -> dict[int,
             .group_by(Agreement.organization_id)
         ).all()
     )
-    last_end = dict(
-        db.session.execute(
-            db.select(Agreement.organization_id, func.max(Agreement.end_date))
-            .where(Agreement.organization_id.in_(org_ids), listed_clause(today, grace_days))
-            .group_by(Agreement.organization_id)
-        ).all()
+    renewing = set(
+        db.session.scalars(
+            db.select(Agreement.organization_id).where(
+                Agreement.organization_id.in_(org_ids), renewing_clause(today, grace_days)
+            )
+        )
     )
     return {
-        org_id: (
-            first[org_id].year if org_id in first else None,
-            last_end.get(org_id, today) < today,
-        )
+        org_id: (first[org_id].year if org_id in first else None, org_id in renewing)
         for org_id in org_ids
     }
 

@@ -14,12 +14,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import exists, func, or_, update
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import func, or_, update
+from sqlalchemy.orm import selectinload
 
 from allies.agreements.models import Agreement
-from allies.agreements.terms import lapse_date
-from allies.applications.models import OPEN_STATES, Application
+from allies.agreements.standing import (
+    days_to_end,
+    ending_within_clause,
+    grace_end,
+    has_ended,
+    live_clause,
+    long_date,
+)
+from allies.applications.models import OPEN_STATES, Application, ApplicationKind, ApplicationState
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.mail.outbox import public_url, queue_email, site_path
@@ -105,6 +112,7 @@ class _Due:
     contact_email: str
     contact_name: str
     renewal_pending: bool
+    copy_to: list[str] = field(default_factory=list)
 
 
 def run_sweep(today: date, *, dry_run: bool = False) -> SweepResult:
@@ -116,6 +124,8 @@ def run_sweep(today: date, *, dry_run: bool = False) -> SweepResult:
     offsets = normalize_offsets(settings["reminder_offsets"])
     grace_days = int(settings["grace_days"])
     window = sweep_window(today, last_completed_as_of())
+    # A new installation looks no further back for declined renewals than for reminders.
+    released_since = last_completed_started_at() or datetime.combine(window[0], datetime.min.time())
     result = SweepResult(as_of=today, dry_run=dry_run, window=window)
     run = None
     if not dry_run:
@@ -125,7 +135,7 @@ def run_sweep(today: date, *, dry_run: bool = False) -> SweepResult:
         result.run_id = run.id
         db.session.commit()
 
-    for item in _due_reminders(today, window, grace_days, offsets, result):
+    for item in _due_reminders(today, window, grace_days, offsets, result, released_since):
         subject = reminder_subject(item.kind, item.organization_name, item.end_date, today)
         line = SweepLine(item.agreement_id, item.kind, item.contact_email, subject)
         if dry_run:
@@ -173,6 +183,16 @@ def last_completed_as_of() -> date | None:
     )
 
 
+def last_completed_started_at() -> datetime | None:
+    """When the most recently completed (non-dry) sweep started, or None."""
+    return db.session.scalar(
+        db.select(SweepRun.started_at)
+        .where(SweepRun.finished_at.is_not(None))
+        .order_by(SweepRun.finished_at.desc(), SweepRun.id.desc())
+        .limit(1)
+    )
+
+
 def completed_sweep_on(day: date) -> bool:
     """Whether a sweep as of ``day`` has completed (the scheduler's catch-up check)."""
     return (
@@ -207,12 +227,29 @@ def candidate_query(window: tuple[date, date], grace_days: int, offsets):
     ranges = end_date_ranges(window[0], window[1], grace_days, offsets)
     if not ranges:
         return None
-    successor = aliased(Agreement)
     return db.select(Agreement.id, Agreement.end_date).where(
         or_(*(Agreement.end_date.between(low, high) for low, high in ranges)),
-        Agreement.terminated_on.is_(None),
-        ~exists().where(successor.previous_id == Agreement.id),
+        live_clause(),
     )
+
+
+def released_query(since: datetime | None):
+    """The select of (id, end date) of live agreements whose renewal was declined or withdrawn
+    since ``since`` (the start of the last completed sweep): a renewal prompt held back while
+    that renewal waited may now be due."""
+    query = (
+        db.select(Agreement.id, Agreement.end_date)
+        .join(Application, Application.renews_agreement_id == Agreement.id)
+        .where(
+            Application.kind == ApplicationKind.RENEWAL,
+            Application.state.in_((ApplicationState.DECLINED, ApplicationState.WITHDRAWN)),
+            live_clause(),
+        )
+        .distinct()
+    )
+    if since is not None:
+        query = query.where(Application.decided_at >= since)
+    return query
 
 
 def _candidates(window: tuple[date, date], grace_days: int, offsets) -> list[tuple[int, date]]:
@@ -222,15 +259,25 @@ def _candidates(window: tuple[date, date], grace_days: int, offsets) -> list[tup
 
 
 def _due_reminders(
-    today: date, window: tuple[date, date], grace_days: int, offsets, result: SweepResult
+    today: date,
+    window: tuple[date, date],
+    grace_days: int,
+    offsets,
+    result: SweepResult,
+    released_since: datetime | None = None,
 ) -> list[_Due]:
     """The reminders to send today: per agreement only the latest that is due, never one that is
     earlier than (or the same as) a reminder it already has, and no renewal prompt while a
-    renewal waits for review."""
+    renewal waits for review. A prompt held back that way is sent by the first sweep after the
+    renewal is declined or withdrawn, whenever it fell due."""
     wanted: dict[int, tuple[str, date, date]] = {}
     for agreement_id, end in _candidates(window, grace_days, offsets):
         found = latest_due(end, grace_days, offsets, today)
         if found is not None and found[1] >= window[0]:
+            wanted[agreement_id] = (found[0], found[1], end)
+    for agreement_id, end in db.session.execute(released_query(released_since)).tuples():
+        found = latest_due(end, grace_days, offsets, today)
+        if found is not None and is_renewal_prompt(found[0]):
             wanted[agreement_id] = (found[0], found[1], end)
     if not wanted:
         return []
@@ -248,7 +295,7 @@ def _due_reminders(
         pending_renewal.update(
             db.session.scalars(
                 db.select(Application.renews_agreement_id).where(
-                    Application.kind == "renewal",
+                    Application.kind == ApplicationKind.RENEWAL,
                     Application.state.in_(OPEN_STATES),
                     Application.renews_agreement_id.in_(chunk),
                 )
@@ -277,6 +324,7 @@ def _due_reminders(
                 result.skipped["no contact"] += 1
                 continue
             kind, due_on, end = wanted[agreement.id]
+            signatory = agreement.organization.contact_for("signatory")
             due.append(
                 _Due(
                     agreement_id=agreement.id,
@@ -288,15 +336,12 @@ def _due_reminders(
                     contact_email=contact.email,
                     contact_name=contact.name,
                     renewal_pending=agreement.id in pending_renewal,
+                    # The signatory signs the renewal, so prompts copy them.
+                    copy_to=[signatory.email] if is_renewal_prompt(kind) and signatory else [],
                 )
             )
     due.sort(key=lambda item: (item.end_date, item.agreement_id))
     return due
-
-
-def long_date(day: date) -> str:
-    """A date as the emails write it: 28 February 2027."""
-    return f"{day.day} {day:%B %Y}"
 
 
 def _days(count: int) -> str:
@@ -307,14 +352,12 @@ def reminder_subject(kind: str, organization_name: str, end: date, today: date) 
     """The subject line of a reminder of ``kind`` sent on ``today``."""
     if kind == LAPSE:
         return f"{organization_name}: your Ally agreement has lapsed"
-    if end < today:  # an end-day reminder sent late, after downtime
+    left = days_to_end(end, today)
+    if has_ended(end, today):  # an end-day reminder sent late, after downtime
         return f"{organization_name}: your Ally agreement ended on {long_date(end)}"
-    if kind == END_DAY or end == today:
+    if kind == END_DAY or left == 0:
         return f"{organization_name}: your Ally agreement ends today"
-    return (
-        f"{organization_name}: your Ally agreement ends in {_days((end - today).days)} "
-        f"({long_date(end)})"
-    )
+    return f"{organization_name}: your Ally agreement ends in {_days(left)} ({long_date(end)})"
 
 
 def renewal_url(token: str, agreement_id: int) -> str:
@@ -348,11 +391,12 @@ def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bo
     contact = db.session.get(Contact, item.contact_id)
     agreement = db.session.get(Agreement, item.agreement_id)
     token = make_link_token(contact, "renewal", agreement=agreement)
-    days_left = (item.end_date - today).days
+    days_left = days_to_end(item.end_date, today)
     message = queue_email(
         item.contact_email,
         "reminder",
         subject,
+        cc=item.copy_to,
         kind=item.kind,
         organization_name=item.organization_name,
         contact_name=item.contact_name,
@@ -364,7 +408,7 @@ def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bo
         is_end_day=item.kind == END_DAY or days_left <= 0,
         has_ended=days_left < 0,
         grace_days=grace_days,
-        grace_end=long_date(lapse_date(item.end_date, grace_days) - timedelta(days=1)),
+        grace_end=long_date(grace_end(item.end_date, grace_days)),
         renewal_pending=item.renewal_pending,
         renewal_url=renewal_url(token, item.agreement_id),
         settings=settings,
@@ -393,14 +437,9 @@ def staff_digest_contents(today: date) -> dict:
         ).all()
         return count, rows
 
-    applications_count, applications = waiting("new")
-    renewals_count, renewals = waiting("renewal")
-    successor = aliased(Agreement)
-    ending = db.select(Agreement).where(
-        Agreement.end_date.between(today, today + timedelta(days=DIGEST_ENDING_DAYS)),
-        Agreement.terminated_on.is_(None),
-        ~exists().where(successor.previous_id == Agreement.id),
-    )
+    applications_count, applications = waiting(ApplicationKind.NEW)
+    renewals_count, renewals = waiting(ApplicationKind.RENEWAL)
+    ending = db.select(Agreement).where(ending_within_clause(today, DIGEST_ENDING_DAYS))
     ending_count = db.session.scalar(db.select(func.count()).select_from(ending.subquery()))
     ending_rows = db.session.scalars(
         ending.options(selectinload(Agreement.organization))
@@ -472,16 +511,24 @@ def _sweep_digest(today: date, settings: dict, result: SweepResult) -> None:
     result.lines.extend(lines)
 
 
-def sweep_health(now: datetime | None = None) -> dict:
+def sweep_health(now: datetime | None = None, today: date | None = None) -> dict:
     """For the staff dashboard: when the sweep last completed, what it queued, and whether it is
-    stale (never completed, or not for more than 36 hours)."""
+    stale (never completed, or not for more than 36 hours).
+
+    With ``today``, a sweep run as of a later day (``reminders run --today`` into the future) is
+    not the current schedule: it is reported apart, and the current one is the last as of today
+    or earlier.
+    """
     now = now or utcnow()
-    last = db.session.scalar(
-        db.select(SweepRun)
-        .where(SweepRun.finished_at.is_not(None))
-        .order_by(SweepRun.finished_at.desc(), SweepRun.id.desc())
-        .limit(1)
-    )
+    completed = db.select(SweepRun).where(SweepRun.finished_at.is_not(None))
+    newest_first = (SweepRun.finished_at.desc(), SweepRun.id.desc())
+    future = None
+    if today is not None:
+        future = db.session.scalar(
+            completed.where(SweepRun.as_of > today).order_by(*newest_first).limit(1)
+        )
+        completed = completed.where(SweepRun.as_of <= today)
+    last = db.session.scalar(completed.order_by(*newest_first).limit(1))
     latest = db.session.scalar(
         db.select(SweepRun).order_by(SweepRun.started_at.desc(), SweepRun.id.desc()).limit(1)
     )
@@ -500,6 +547,8 @@ def sweep_health(now: datetime | None = None) -> dict:
         "hours_since": round((now - last.finished_at).total_seconds() / 3600, 1) if last else None,
         "unfinished_started_at": unfinished.started_at if unfinished else None,
         "unfinished_errors": unfinished_summary.get("errors", []),
+        "future_as_of": future.as_of if future else None,
+        "future_finished_at": future.finished_at if future else None,
     }
 
 

@@ -10,7 +10,7 @@ kind is named after when it falls relative to the end of a term:
 
 from datetime import date, datetime, timedelta
 
-from allies.agreements.terms import lapse_date
+from allies.agreements.standing import lapse_date
 
 BEFORE_PREFIX = "before_"
 END_DAY = "end_day"

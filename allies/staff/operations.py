@@ -2,7 +2,7 @@
 
 from email_validator import EmailNotValidError, validate_email
 
-from allies.errors import OperationError
+from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.staff.audit import record_event
 from allies.staff.models import ROLES, StaffUser
@@ -21,6 +21,7 @@ def _clean_email(email: str) -> str:
         raise OperationError(f"Enter a valid email address ({exc}).") from None
 
 
+@operation
 def create_staff_user(*, email: str, name: str, role: str, password: str, staff) -> StaffUser:
     """Create a staff account. Commits; ``staff`` is the admin acting (None from the CLI)."""
     email = _clean_email(email)
@@ -59,6 +60,7 @@ def end_sessions(user: StaffUser) -> None:
     db.session.commit()
 
 
+@operation
 def update_staff_user(user: StaffUser, *, name: str, role: str, enabled: bool, staff) -> None:
     """An admin changes a staff account's name, role or access. Commits."""
     if role not in ROLES:
@@ -76,6 +78,7 @@ def update_staff_user(user: StaffUser, *, name: str, role: str, enabled: bool, s
     db.session.commit()
 
 
+@operation
 def set_staff_password(user: StaffUser, password: str, *, staff) -> None:
     """Set a new password for ``user`` and end their other sessions. Commits."""
     if len(password) < MIN_PASSWORD_LENGTH:
@@ -106,6 +109,7 @@ def save_settings(values: dict, *, staff) -> None:
     db.session.commit()
 
 
+@operation
 def add_organization_type(name: str, *, staff):
     """Add an organization type at the end of the list. Commits."""
     from allies.organizations.models import OrganizationType

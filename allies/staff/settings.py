@@ -2,6 +2,7 @@
 
 import json
 
+from allies.agreements.standing import DEFAULT_GRACE_DAYS
 from allies.extensions import db
 from allies.staff.models import Setting
 
@@ -14,7 +15,7 @@ DEFAULTS = {
     "contact_email": "allies@example.org",
     "reminder_hour": 8,
     "reminder_offsets": [90, 30, 7],
-    "grace_days": 30,
+    "grace_days": DEFAULT_GRACE_DAYS,
     "digest_weekday": 0,
     "staff_digest_email": "",
 }

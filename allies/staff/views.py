@@ -16,7 +16,6 @@ from flask_login import current_user, login_user, logout_user
 from allies.applications import queries as application_queries
 from allies.applications.models import STATEMENT_KINDS
 from allies.applications.statements import current_statements, save_statement, statement_history
-from allies.applications.views_portal import safe_next
 from allies.errors import OperationError
 from allies.extensions import db, limiter
 from allies.organizations.models import OrganizationType
@@ -34,6 +33,7 @@ from allies.staff.forms import (
 from allies.staff.models import StaffUser
 from allies.staff.settings import all_settings
 from allies.timeutil import alliance_today, utcnow
+from allies.web import safe_next
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -81,7 +81,11 @@ def sign_out():
 @staff_required
 def dashboard():
     """Waiting applications (oldest first, with age), recent decisions, counts, sweep health."""
-    from allies.reminders.operations import staff_digest_contents, sweep_health
+    from allies.reminders.operations import (
+        DIGEST_ENDING_DAYS,
+        staff_digest_contents,
+        sweep_health,
+    )
 
     today = alliance_today()
     settings = all_settings()
@@ -91,7 +95,8 @@ def dashboard():
         counts=application_queries.waiting_counts(),
         decisions=application_queries.recent_decisions(),
         ally_count=count_current_allies(today, settings["grace_days"]),
-        health=sweep_health(utcnow()),
+        health=sweep_health(utcnow(), today),
+        ending_days=DIGEST_ENDING_DAYS,
         digest=staff_digest_contents(today),
         today=today,
     )
@@ -148,7 +153,6 @@ def users():
                 staff=current_user,
             )
         except OperationError as exc:
-            db.session.rollback()
             form.email.errors.append(str(exc))
             status = 400
         else:
@@ -178,7 +182,6 @@ def user_edit(user_id: int):
             if form.new_password.data:
                 operations.set_staff_password(user, form.new_password.data, staff=current_user)
         except OperationError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
         else:
             flash("Saved.", "success")
@@ -218,7 +221,6 @@ def types():
         try:
             operations.add_organization_type(form.name.data, staff=current_user)
         except OperationError as exc:
-            db.session.rollback()
             form.name.errors.append(str(exc))
             status = 400
         else:

@@ -57,7 +57,9 @@ def test_paper_renewal_form_errors_are_shown(app, client, auth, factory):
     assert 'value="Kept Name"' in html
 
 
-def test_terminating_also_ends_an_approved_renewal_that_has_not_started(app, client, auth, factory):
+def test_terminating_a_paper_renewal_not_yet_started_ends_the_old_term_too(
+    app, client, auth, factory
+):
     today = date.today()
     org_id, agreement_id = factory.ally(start=today - timedelta(days=700), name="Ending Org")
     auth.login("admin")
@@ -68,9 +70,13 @@ def test_terminating_also_ends_an_approved_renewal_that_has_not_started(app, cli
         )
     client.post(f"/staff/applications/{renewal_id}/approve", data={"start_date": today.isoformat()})
     detail = client.get(f"/staff/allies/{org_id}").get_data(as_text=True)
-    assert "Terminate this agreement" in detail  # offered on the term in force, not the next one
+    # The old term is renewed, so termination is offered on the new one only.
+    with app.app_context():
+        successor_id = db.session.get(Agreement, agreement_id).successor.id
+    assert f"/agreements/{successor_id}/terminate" in detail
+    assert f"/agreements/{agreement_id}/terminate" not in detail
     response = client.post(
-        f"/staff/allies/{org_id}/agreements/{agreement_id}/terminate",
+        f"/staff/allies/{org_id}/agreements/{successor_id}/terminate",
         data={"terminated_on": today.isoformat(), "reason": "Closed down"},
     )
     assert response.status_code == 302
@@ -87,7 +93,7 @@ def test_terminating_also_ends_an_approved_renewal_that_has_not_started(app, cli
     with app.app_context():
         old_end = db.session.get(Agreement, agreement_id).end_date
     assert "Ending Org" not in anonymous.get("/allies").get_data(as_text=True)
-    from allies.agreements.queries import status_of
+    from allies.agreements.standing import status_of
 
     with app.app_context():
         later = db.session.get(Agreement, agreement_id).successor

@@ -1,10 +1,10 @@
-"""Term arithmetic and derived status: leap days, year ends, grace and lapse."""
+"""Term arithmetic: leap days, year ends, and where a renewal starts (status: test_standing)."""
 
 from datetime import date
 
 import pytest
 
-from allies.agreements.terms import agreement_status, lapse_date, renewal_start, term_end
+from allies.agreements.terms import renewal_start, term_end
 
 
 @pytest.mark.parametrize(
@@ -23,27 +23,6 @@ from allies.agreements.terms import agreement_status, lapse_date, renewal_start,
 )
 def test_term_ends_the_day_before_the_second_anniversary(start, end):
     assert term_end(start) == end
-
-
-def test_status_moves_through_the_lifecycle():
-    start, end = date(2026, 1, 1), date(2027, 12, 31)
-
-    def status(today, **kw):
-        return agreement_status(start=start, end=end, today=today, grace_days=30, **kw)
-
-    assert status(date(2025, 12, 31)) == "upcoming"
-    assert status(date(2026, 1, 1)) == "active"
-    assert status(date(2027, 10, 1)) == "active"  # 91 days left
-    assert status(date(2027, 10, 2)) == "expiring"  # 90 days left
-    assert status(date(2027, 12, 31)) == "expiring"
-    assert status(date(2028, 1, 1)) == "grace"
-    assert status(date(2028, 1, 30)) == "grace"
-    assert lapse_date(end, 30) == date(2028, 1, 31)
-    assert status(date(2028, 1, 31)) == "lapsed"
-    assert status(date(2027, 6, 1), terminated_on=date(2027, 6, 1)) == "terminated"
-    assert status(date(2027, 5, 31), terminated_on=date(2027, 6, 1)) == "active"
-    assert status(date(2027, 12, 1), renewed=True) == "expiring"  # still its own term ...
-    assert status(date(2028, 1, 1), renewed=True) == "renewed"  # ... until the successor starts
 
 
 def test_renewal_is_contiguous_unless_lapsed():

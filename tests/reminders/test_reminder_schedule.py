@@ -1,29 +1,22 @@
 """Property tests: term arithmetic, reminder dates and the sweep's window, across leap years.
 
-The last test checks, on both databases, that the derived status (terms.agreement_status) and
-the SQL form used by the public pages (agreements.queries.listed_clause) agree on whether an
-organization is listed.
+(Status and the SQL clauses of the standing module are checked in tests/agreements.)
 """
 
 from datetime import date, timedelta
 
-from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from allies.agreements.models import Agreement
-from allies.agreements.queries import listed_clause
-from allies.agreements.terms import (
-    EXPIRING_DAYS,
-    LISTED_STATUSES,
-    agreement_status,
-    anniversary,
+from allies.agreements.standing import (
+    RENEWAL_WINDOW_DAYS,
+    Status,
+    Term,
     lapse_date,
-    renewal_is_open,
-    renewal_start,
-    term_end,
+    renewal_opens_on,
+    status,
 )
-from allies.extensions import db
-from allies.organizations.models import Organization
+from allies.agreements.terms import anniversary, renewal_start, term_end
 from allies.reminders.schedule import (
     END_DAY,
     FIRST_RUN_LOOKBACK_DAYS,
@@ -96,7 +89,7 @@ def test_renewed_terms_are_contiguous_unless_lapsed(start, grace_days, approvals
     for offset in approvals:
         end = term_end(start)
         approved_on = end + timedelta(days=offset)
-        assume(renewal_is_open(end=end, today=approved_on))
+        assume(approved_on >= renewal_opens_on(end))
         following = renewal_start(previous_end=end, approved_on=approved_on, grace_days=grace_days)
         if approved_on < lapse_date(end, grace_days):
             assert following == end + timedelta(days=1)
@@ -115,23 +108,22 @@ def test_reminders_fall_due_in_order_on_their_days(start, grace_days, offset_lis
     assert all(a[1] < b[1] for a, b in zip(dues, dues[1:], strict=False))
     for kind, due in dues:
         assert due_date(kind, end, grace_days) == due
-        status = agreement_status(start=start, end=end, today=due, grace_days=grace_days)
+        current = status(Term(start, end), due, grace_days)
         if kind == LAPSE:
             assert due == lapse_date(end, grace_days)
-            assert status == "lapsed"
-            before = agreement_status(
-                start=start, end=end, today=due - timedelta(days=1), grace_days=grace_days
-            )
-            assert before == ("grace" if grace_days else "expiring")
+            assert current is Status.LAPSED
+            before = status(Term(start, end), due - timedelta(days=1), grace_days)
+            assert before is (Status.GRACE if grace_days else Status.EXPIRING)
         elif kind == END_DAY:
             assert due == end
-            assert status == "expiring"
+            assert current is Status.EXPIRING
         else:
             days_left = (end - due).days
             assert kind == f"before_{days_left}"
-            assert renewal_is_open(end=end, today=due) == (days_left <= 90)
+            assert (due >= renewal_opens_on(end)) == (days_left <= RENEWAL_WINDOW_DAYS)
             if due >= start:
-                assert status == ("expiring" if days_left <= EXPIRING_DAYS else "active")
+                expected = Status.EXPIRING if days_left <= RENEWAL_WINDOW_DAYS else Status.ACTIVE
+                assert current is expected
 
 
 @given(days, grace, offsets, st.integers(min_value=-500, max_value=900))
@@ -192,133 +184,3 @@ def test_the_window_covers_the_days_since_the_last_sweep_and_is_bounded(today, l
 def test_offsets_are_normalized(offset_list):
     normal = normalize_offsets(offset_list + [0, -5, "x", None])
     assert list(normal) == sorted(set(offset_list), reverse=True)
-
-
-# --- status and the SQL "listed" clause agree -------------------------------------------------
-
-term_chain = st.fixed_dictionaries(
-    {
-        "start": st.one_of(
-            st.dates(min_value=date(2001, 1, 1), max_value=date(2090, 12, 31)),
-            st.builds(
-                _near_leap_day,
-                st.sampled_from([d for d in LEAP_DAYS if d.year < 2090]),
-                st.integers(-3, 3),
-            ),
-        ),
-        # Each renewal is approved this many days after the previous term's end (-90: it opens).
-        "renewals": st.lists(st.integers(min_value=-90, max_value=120), max_size=3),
-        "terminate_at": st.one_of(st.none(), st.integers(min_value=0, max_value=800)),
-        "grace_days": grace,
-        # Today is near a boundary of one of the terms: its start, approval, end or lapse.
-        "today_anchor": st.integers(min_value=0, max_value=15),
-        "today_delta": st.integers(min_value=-100, max_value=100),
-    }
-)
-
-
-def _chain(case):
-    """The terms of one organization as (start, end, approved_on, terminated_on)."""
-    start, approved_on, terms = case["start"], case["start"], []
-    for renewal in [None, *case["renewals"]]:
-        if renewal is not None:
-            previous_end = terms[-1][1]
-            approved_on = previous_end + timedelta(days=renewal)
-            start = renewal_start(
-                previous_end=previous_end, approved_on=approved_on, grace_days=case["grace_days"]
-            )
-        terms.append([start, term_end(start), approved_on, None])
-    if case["terminate_at"] is not None:
-        last = terms[-1]
-        last[3] = min(last[0] + timedelta(days=case["terminate_at"]), last[1])
-    return terms
-
-
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(case=term_chain)
-# Renewed on its last day: the old term is "renewed" and the new one not yet started.
-@example(
-    case={
-        "start": date(2001, 1, 1),
-        "renewals": [0],
-        "terminate_at": None,
-        "grace_days": 0,
-        "today_anchor": 2,
-        "today_delta": 0,
-    }
-)
-# Renewed, and the new term terminated the day it starts, during the old term's grace.
-@example(
-    case={
-        "start": date(2004, 2, 29),
-        "renewals": [0],
-        "terminate_at": 0,
-        "grace_days": 1,
-        "today_anchor": 2,
-        "today_delta": 1,
-    }
-)
-def test_status_and_the_listed_clause_agree_on_who_is_listed(app, case):
-    terms = _chain(case)
-    grace_days = case["grace_days"]
-    anchors = [
-        moment
-        for start, end, approved_on, terminated_on in terms
-        for moment in (start, approved_on, end, lapse_date(end, grace_days), terminated_on)
-        if moment is not None
-    ]
-    today = anchors[case["today_anchor"] % len(anchors)] + timedelta(days=case["today_delta"])
-    # What exists on ``today``: the terms approved by then.
-    terms = [term for term in terms if term[2] <= today] or terms[:1]
-    with app.app_context():
-        try:
-            organization = Organization(
-                slug="prop",
-                name="Prop",
-                normalized_name="prop",
-                website="https://prop.example.org",
-                website_domain="prop.example.org",
-            )
-            db.session.add(organization)
-            previous = None
-            rows = []
-            for start, end, _approved, terminated_on in terms:
-                row = Agreement(
-                    organization=organization,
-                    start_date=start,
-                    end_date=end,
-                    terminated_on=terminated_on,
-                    previous=previous,
-                )
-                db.session.add(row)
-                rows.append(row)
-                previous = row
-            db.session.flush()
-            listed_in_sql = (
-                db.session.scalar(
-                    db.select(db.func.count())
-                    .select_from(Agreement)
-                    .where(
-                        Agreement.organization_id == organization.id,
-                        listed_clause(today, grace_days),
-                    )
-                )
-                > 0
-            )
-            statuses = [
-                agreement_status(
-                    start=row.start_date,
-                    end=row.end_date,
-                    today=today,
-                    grace_days=grace_days,
-                    terminated_on=row.terminated_on,
-                    renewed=index < len(rows) - 1,
-                )
-                for index, row in enumerate(rows)
-            ]
-        finally:
-            db.session.rollback()
-    listed_by_status = any(status in LISTED_STATUSES for status in statuses)
-    assert listed_by_status == listed_in_sql, (today, terms, statuses)

@@ -7,7 +7,8 @@ import pytest
 
 from allies.agreements.models import Agreement
 from allies.agreements.operations import terminate_agreement
-from allies.agreements.terms import lapse_date, term_end
+from allies.agreements.standing import lapse_date
+from allies.agreements.terms import term_end
 from allies.applications.models import Application
 from allies.applications.operations import (
     approve_application,
@@ -180,7 +181,11 @@ def test_nothing_for_a_terminated_agreement(app, factory):
         staff = db.session.scalar(db.select(StaffUser).where(StaffUser.role == "admin"))
         agreement = db.session.get(Agreement, agreement_id)
         terminate_agreement(
-            agreement, staff=staff, reason="Asked to leave", on=END - timedelta(days=50)
+            agreement,
+            staff=staff,
+            reason="Asked to leave",
+            on=END - timedelta(days=50),
+            today=END - timedelta(days=50),
         )
     assert sent(sweep(app, END - timedelta(days=30))) == []
     assert sent(sweep(app, END)) == []

@@ -10,8 +10,8 @@ uses the real today) lists the renewed and the in-grace Allies and not the lapse
 from datetime import date, timedelta
 
 from allies.agreements.models import Agreement
-from allies.agreements.queries import listed_clause, status_of
-from allies.agreements.terms import lapse_date, term_end
+from allies.agreements.standing import lapse_date, listed_clause, status_of
+from allies.agreements.terms import term_end
 from allies.applications.operations import approve_application
 from allies.extensions import db
 from allies.reminders.operations import reminders_for_agreement, run_sweep
@@ -168,4 +168,4 @@ def _approve_renewal(app, day: date) -> int:
             )
         )
         staff = db.session.scalar(db.select(StaffUser).where(StaffUser.role == "admin"))
-        return approve_application(application, staff=staff, start=None, today=day).id
+        return approve_application(application, staff=staff, start=None, today=day).agreement_id
