@@ -141,11 +141,12 @@ def approve(application_id: int):
         except OperationError as exc:
             flash(str(exc), "error")
         else:
-            until = long_date(approval.end_date)
             if approval.renewed:
-                flash(f"Approved: {name} is renewed until {until}.", "success")
+                flash(
+                    f"Approved: {name} is renewed until {long_date(approval.end_date)}.", "success"
+                )
             else:
-                flash(f"Approved: {name} is an Ally until {until}.", "success")
+                flash(f"Approved: {name} is an Ally.", "success")
             return redirect(url_for(".review", application_id=application_id))
     return _review_with_errors(application, approve_form=form)
 
