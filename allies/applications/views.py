@@ -70,6 +70,7 @@ def apply():
             session["applied_name"] = application.organization.name
             return redirect(url_for(".thanks"))
     elif request.method == "POST":
+        form.keep_logo()
         flash("Please correct the fields marked below; everything you typed is kept.", "error")
     return render_template("applications/apply.html", form=form, texts=texts)
 

@@ -176,6 +176,8 @@ def application(application_id: int):
                 flash(message, "success")
                 return redirect(url_for(".application", application_id=application.id))
         status = 400
+        if form is update_form:
+            update_form.keep_logo()
         flash("Please correct the fields marked below; everything you typed is kept.", "error")
     return (
         render_template(
@@ -241,6 +243,7 @@ def renew(agreement_id: int):
                 return redirect(url_for(".application", application_id=application.id))
             return render_template("portal/renewal_sent.html", organization=organization)
     elif request.method == "POST":
+        form.keep_logo()
         flash("Please correct the fields marked below; everything you typed is kept.", "error")
     return render_template(
         "portal/renew.html",

@@ -9,7 +9,7 @@ from wtforms.validators import Email, InputRequired, Length, Optional, Validatio
 from allies.extensions import db
 from allies.forms import BaseForm
 from allies.organizations.models import CONTACT_ROLES, DESCRIPTION_MAX, OrganizationType
-from allies.organizations.profile import LogoError, clean_website, store_logo
+from allies.organizations.profile import LogoError, clean_website, prepare_logo, save_logo
 
 
 def _logo_signer() -> URLSafeSerializer:
@@ -70,24 +70,34 @@ class ProfileForm(BaseForm):
         super().__init__(*args, **kwargs)
         self.type_id.choices = type_choices()
         self.logo_filename = None
+        self.prepared_logo = None
 
     def validate_logo(self, field):
-        """Store a new upload at once, so a later error elsewhere never asks for it again."""
+        """Check a new upload (in memory: validation writes no file), or take the one kept
+        from an earlier attempt."""
         upload = field.data
         if upload is not None and getattr(upload, "filename", ""):
             try:
-                self.logo_filename = store_logo(upload.stream)
+                self.prepared_logo = prepare_logo(upload.stream)
             except LogoError as exc:
                 raise ValidationError(str(exc)) from None
-            self.accepted_logo.data = _logo_signer().dumps(self.logo_filename)
         elif self.accepted_logo.data:
             try:
                 self.logo_filename = _logo_signer().loads(self.accepted_logo.data)
             except BadSignature:
                 self.accepted_logo.data = ""
 
+    def keep_logo(self) -> None:
+        """Store a checked upload, so neither this submission nor a corrected one (after an
+        error elsewhere on the form) asks for it again. Views call it after validating."""
+        if self.prepared_logo is not None:
+            self.logo_filename = save_logo(self.prepared_logo)
+            self.accepted_logo.data = _logo_signer().dumps(self.logo_filename)
+            self.prepared_logo = None
+
     def profile_data(self) -> dict:
-        """The cleaned profile fields, as operations take them."""
+        """The cleaned profile fields, as operations take them (a checked upload is stored)."""
+        self.keep_logo()
         return {
             "name": self.name.data.strip(),
             "website": self.website.data,

@@ -5,6 +5,7 @@ import re
 import secrets
 import unicodedata
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,10 +72,18 @@ def unique_slug(name: str, model, *, random_suffix: bool = False) -> str:
     return slug
 
 
-def store_logo(stream) -> str:
-    """Verify an uploaded logo, re-encode it (metadata dropped, long side capped) and store it.
+@dataclass(frozen=True)
+class PreparedLogo:
+    """A verified, re-encoded logo held in memory until it is stored."""
 
-    Returns the new random file name; raises LogoError with a message for the user.
+    data: bytes
+    extension: str
+
+
+def prepare_logo(stream) -> PreparedLogo:
+    """Verify an uploaded logo and re-encode it (metadata dropped, long side capped) in memory.
+
+    Writes nothing; raises LogoError with a message for the user.
     """
     max_bytes = current_app.config["LOGO_MAX_BYTES"]
     data = stream.read(max_bytes + 1)
@@ -111,10 +120,15 @@ def store_logo(stream) -> str:
         raise LogoError("The logo must be a PNG, JPEG or WebP image.") from None
     except (OSError, SyntaxError, ValueError):
         raise LogoError("The logo file is damaged or incomplete.") from None
-    name = f"{secrets.token_hex(16)}.{LOGO_FORMATS[fmt]}"
+    return PreparedLogo(out.getvalue(), LOGO_FORMATS[fmt])
+
+
+def save_logo(logo: PreparedLogo) -> str:
+    """Store a prepared logo under a new random name, which it returns."""
+    name = f"{secrets.token_hex(16)}.{logo.extension}"
     folder = Path(current_app.config["UPLOAD_FOLDER"])
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_bytes(out.getvalue())
+    (folder / name).write_bytes(logo.data)
     return name
 
 

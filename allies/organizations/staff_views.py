@@ -84,6 +84,7 @@ def profile(organization_id: int):
         )
         flash("Profile saved.", "success")
         return redirect(url_for(".detail", organization_id=organization.id))
+    form.keep_logo()
     return render_ally_page(organization, 400, profile_form=form)
 
 
