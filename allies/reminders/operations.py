@@ -406,7 +406,7 @@ def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bo
         offset=days_before_end(item.kind),
         is_lapse=item.kind == LAPSE,
         is_end_day=item.kind == END_DAY or days_left <= 0,
-        has_ended=days_left < 0,
+        has_ended=has_ended(item.end_date, today),
         grace_days=grace_days,
         grace_end=long_date(grace_end(item.end_date, grace_days)),
         renewal_pending=item.renewal_pending,
