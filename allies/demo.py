@@ -8,7 +8,7 @@ from datetime import timedelta
 from dateutil.relativedelta import relativedelta
 
 from allies.agreements.operations import renew_agreement, start_agreement
-from allies.applications.models import Application, Endorsement
+from allies.applications.models import Application, ApplicationState, Endorsement
 from allies.applications.statements import current_statements
 from allies.extensions import db
 from allies.organizations.models import Contact, Organization, OrganizationType
@@ -199,7 +199,9 @@ def load_demo() -> str:
     for name, website, type_name, city, region, country, description, months in DEMO_ALLIES:
         organization = _organization(name, website, type_name, city, region, country, description)
         start = today - relativedelta(months=months)
-        application = _application(organization, "approved", (today - start).days + 20)
+        application = _application(
+            organization, ApplicationState.APPROVED, (today - start).days + 20
+        )
         db.session.flush()
         agreement = start_agreement(
             organization, start, staff=None, application=application, note="demo data"
@@ -209,6 +211,6 @@ def load_demo() -> str:
             renew_agreement(
                 agreement, approved_on=agreement.end_date - timedelta(days=20), staff=None
             )
-    _application(_organization(*DEMO_APPLICANT), "submitted", 3)
+    _application(_organization(*DEMO_APPLICANT), ApplicationState.SUBMITTED, 3)
     db.session.commit()
     return f"Loaded demo data: {len(DEMO_ALLIES)} organizations with agreements, 1 pending application."

@@ -2,7 +2,13 @@
 
 from sqlalchemy.orm import joinedload
 
-from allies.applications.models import OPEN_STATES, Application
+from allies.applications.models import (
+    CLOSED_STATES,
+    OPEN_STATES,
+    Application,
+    ApplicationKind,
+    ApplicationState,
+)
 from allies.extensions import db
 
 
@@ -28,7 +34,7 @@ def recent_decisions(limit: int = 10) -> list[Application]:
         db.session.scalars(
             db.select(Application)
             .options(joinedload(Application.organization), joinedload(Application.decided_by))
-            .where(Application.state.in_(("approved", "declined", "withdrawn")))
+            .where(Application.state.in_(CLOSED_STATES))
             .order_by(Application.decided_at.desc().nulls_last(), Application.id.desc())
             .limit(limit)
         )
@@ -42,7 +48,7 @@ def waiting_counts() -> dict[str, int]:
         .where(Application.state.in_(OPEN_STATES))
         .group_by(Application.kind)
     ).all()
-    counts = {"new": 0, "renewal": 0}
+    counts = {ApplicationKind.NEW: 0, ApplicationKind.RENEWAL: 0}
     counts.update(dict(rows))
     return counts
 
@@ -72,7 +78,10 @@ def last_endorsement(organization_id: int):
     """The endorsement of the organization's latest approved application or renewal."""
     application = db.session.scalar(
         db.select(Application)
-        .where(Application.organization_id == organization_id, Application.state == "approved")
+        .where(
+            Application.organization_id == organization_id,
+            Application.state == ApplicationState.APPROVED,
+        )
         .order_by(Application.decided_at.desc(), Application.id.desc())
         .limit(1)
     )
