@@ -159,8 +159,13 @@ def listed_clause(today: date, grace_days: int):
 
 
 def renewing_clause(today: date, grace_days: int):
-    """SQL form of ``is_renewing`` on Agreement."""
-    return and_(listed_clause(today, grace_days), Agreement.end_date < today)
+    """SQL form of ``is_renewing`` on Agreement: listed, ended, and not renewed."""
+    successor = aliased(Agreement)
+    return and_(
+        listed_clause(today, grace_days),
+        Agreement.end_date < today,
+        ~exists().where(successor.previous_id == Agreement.id),
+    )
 
 
 def live_clause():

@@ -126,6 +126,18 @@ def _today(case, terms):
         "ending_days": 0,
     }
 )
+# Ended, with a renewal approved on the lapse day that starts then: renewed, not "renewing".
+@example(
+    case={
+        "start": date(2001, 1, 1),
+        "renewals": [2],
+        "terminate_at": None,
+        "grace_days": 1,
+        "today_anchor": 1,
+        "today_delta": 1,
+        "ending_days": 0,
+    }
+)
 # A leap-day start, renewed in grace, the new term terminated on its first day.
 @example(
     case={
