@@ -6,8 +6,10 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# The instance folder the app uses (ALLIES_INSTANCE_PATH, else ./instance).
+INSTANCE_DIR := $(or $(ALLIES_INSTANCE_PATH),instance)
 
-.PHONY: install install-test run test lint format bench clean
+.PHONY: install install-test run record-base-url test lint format bench clean
 
 install: $(STAMP)
 
@@ -25,15 +27,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Migrate, create the first admin (password printed once) and demo data, then serve the web app
-# and the reminder scheduler side by side; Ctrl-C stops both.
+# and the reminder scheduler side by side; Ctrl-C stops both. The address it serves at is
+# recorded in the instance folder, so email queued by any other process links to it.
 run: export ALLIES_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
-run: install
+run: install record-base-url
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi bootstrap
 	@echo "Allies is at http://$(HOST):$(PORT)/  (staff: http://$(HOST):$(PORT)/staff/sign-in)"
 	@trap 'kill $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask --app wsgi scheduler & scheduler=$$!; \
 	$(BIN)/gunicorn --workers 2 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+# instance/public_base_url: read by allies/config.py when neither the environment nor
+# instance/config.py sets PUBLIC_BASE_URL (a `flask --app wsgi reminders run` in another shell).
+record-base-url:
+	@mkdir -p "$(INSTANCE_DIR)"
+	@printf '%s\n' "$(or $(ALLIES_PUBLIC_BASE_URL),http://$(HOST):$(PORT))" > "$(INSTANCE_DIR)/public_base_url"
 
 lint: install
 	$(BIN)/ruff check allies jobs tests bench wsgi.py

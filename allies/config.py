@@ -1,6 +1,9 @@
 """Configuration: defaults here, then instance/config.py, then ALLIES_* environment variables.
 
 ``DATABASE_URL`` (no prefix, as hosting platforms set it) overrides the embedded SQLite database.
+``PUBLIC_BASE_URL``, when neither instance/config.py nor the environment sets it, is the address
+``make run`` last served at, recorded in ``instance/public_base_url``, so email queued by any
+process (a separate ``flask --app wsgi reminders run``) links to the running site.
 """
 
 import os
@@ -19,6 +22,8 @@ DEFAULTS = {
     "MAIL_TIMEOUT": 10,
     "MAIL_DEFAULT_SENDER": "Allies <allies@localhost>",
     "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    # A fixed date for the alliance's clock (staging and demos; refused in production).
+    "TODAY": None,
     "SIGN_IN_LINK_MAX_AGE": 3 * 24 * 3600,
     "RENEWAL_LINK_MAX_AGE": 60 * 24 * 3600,
     "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
@@ -51,6 +56,19 @@ def load_secret_key(instance_path: str) -> str:
     return key
 
 
+# Written by ``make run``: the address the app is served at, for links in email.
+PUBLIC_BASE_URL_FILE = "public_base_url"
+
+
+def recorded_base_url(instance_path: str) -> str | None:
+    """The address ``make run`` recorded in the instance folder, or None."""
+    try:
+        url = (Path(instance_path) / PUBLIC_BASE_URL_FILE).read_text().strip()
+    except OSError:
+        return None
+    return url or None
+
+
 def configure(app, test_config=None) -> None:
     """Apply the configuration layers to ``app``."""
     os.makedirs(app.instance_path, exist_ok=True)
@@ -61,8 +79,11 @@ def configure(app, test_config=None) -> None:
     app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
     app.config["MAIL_FOLDER"] = os.path.join(app.instance_path, "mail")
     if test_config is None:
+        default_base_url = app.config.pop("PUBLIC_BASE_URL")
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("ALLIES")
+        if not app.config.get("PUBLIC_BASE_URL"):
+            app.config["PUBLIC_BASE_URL"] = recorded_base_url(app.instance_path) or default_base_url
         # from_prefixed_env strips the prefix; ALLIES_ENV keeps its full name here.
         app.config["ALLIES_ENV"] = app.config.pop("ENV", app.config["ALLIES_ENV"])
         if os.environ.get("DATABASE_URL"):

@@ -19,6 +19,12 @@ def unsafe_settings(config) -> list[str]:
             "The database is SQLite: set DATABASE_URL to PostgreSQL "
             "(or ALLIES_ALLOW_SQLITE_IN_PRODUCTION=true to accept it)."
         )
+    fixed_today = str(config.get("TODAY") or "").strip()
+    if fixed_today:
+        problems.append(
+            f"TODAY is set (ALLIES_TODAY={fixed_today}): the instance's clock is moved off the "
+            "real date, for staging and demos only; unset ALLIES_TODAY in production."
+        )
     if not config.get("SESSION_COOKIE_SECURE"):
         problems.append("SESSION_COOKIE_SECURE is off: cookies would travel over plain HTTP.")
     if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory"):
@@ -37,7 +43,7 @@ def unsafe_settings(config) -> list[str]:
 
 
 # Problems that stop a production start; the rest are warnings from check-deploy.
-FATAL_PREFIXES = ("SECRET_KEY", "DEBUG", "The database is SQLite")
+FATAL_PREFIXES = ("SECRET_KEY", "DEBUG", "The database is SQLite", "TODAY is set")
 
 
 def fatal_problems(config) -> list[str]:

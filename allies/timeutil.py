@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from allies import clock
+
 
 def utcnow() -> datetime:
     """The current time as a naive UTC datetime, the form every timestamp column stores."""
@@ -17,8 +19,11 @@ def alliance_zone() -> ZoneInfo:
 
 
 def alliance_today() -> date:
-    """Today's calendar date in the alliance's time zone."""
-    return datetime.now(alliance_zone()).date()
+    """Today's calendar date in the alliance's time zone: the one clock (allies/clock.py).
+
+    When the instance's clock is set (``ALLIES_TODAY``, never in production) this is that date.
+    """
+    return clock.today()
 
 
 def to_local(moment: datetime | None) -> datetime | None:

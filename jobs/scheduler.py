@@ -1,7 +1,9 @@
 """The schedule: ``flask --app wsgi scheduler`` runs it as one process of its own.
 
-It holds no rule. The daily sweep job calls ``allies.reminders.operations.run_sweep`` and the
-delivery job calls ``allies.mail.sender.deliver_pending``, each inside an app context. Only this
+It holds no rule, and no calendar of its own: every date is ``alliance_today()`` (the one clock,
+allies/clock.py, which ``ALLIES_TODAY`` may set); only the hour the sweep runs at is the wall
+clock's. The daily sweep job calls ``allies.reminders.operations.run_sweep`` and the delivery job
+calls ``allies.mail.sender.deliver_pending``, each inside an app context. Only this
 command starts a scheduler: nothing happens on import, so web workers never run jobs. Before
 declaring any job the process takes the single-scheduler lock (allies/reminders/lock.py); a
 second copy waits, logging, until the first stops.
@@ -33,7 +35,7 @@ MISFIRE_GRACE_SECONDS = 6 * 3600
 
 
 def sweep_job(app, today: date | None = None):
-    """The daily job: run the reminder sweep as of today in the alliance's time zone."""
+    """The daily job: run the reminder sweep as of the alliance's today (allies/clock.py)."""
     from allies.organizations.operations import remove_orphan_logos
     from allies.reminders.operations import run_sweep
     from allies.timeutil import alliance_today
@@ -70,12 +72,14 @@ def build_scheduler(app, lock) -> BlockingScheduler:
     from allies.reminders.operations import any_sweep_completed, completed_sweep_on
     from allies.reminders.schedule import sweep_is_overdue
     from allies.staff.settings import get_setting
+    from allies.timeutil import alliance_today
 
     zone = ZoneInfo(app.config["TIMEZONE"])
     with app.app_context():
         hour = int(get_setting("reminder_hour"))
+        # The date is the alliance's one clock (ALLIES_TODAY when set); the hour is the wall's.
         now_local = datetime.now(zone)
-        done_today = completed_sweep_on(now_local.date())
+        done_today = completed_sweep_on(alliance_today())
         never_run = not any_sweep_completed()
     overdue = sweep_is_overdue(now_local, hour, done_today, never_run)
     if overdue:
