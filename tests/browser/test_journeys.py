@@ -286,7 +286,8 @@ def test_renewal_from_the_reminder_link_to_the_new_end_date(web, backend, server
     expect(staff.get_by_text("Jordan Lee, Dean of Nursing")).to_be_visible()
     web.shot(staff, "review-renewal")
     staff.get_by_role("button", name="Approve").click()
-    expect(staff.get_by_text(f"Approved: {name} is an Ally.")).to_be_visible()
+    renewed_until = f"{new_end.day} {new_end:%B %Y}"
+    expect(staff.get_by_text(f"Approved: {name} is renewed until {renewed_until}.")).to_be_visible()
     web.shot(staff, "renewal-approved")
     staff.get_by_role("link", name="Open the Ally's page").click()
     expect(staff.get_by_role("heading", name=name, level=1)).to_be_visible()

@@ -129,7 +129,7 @@ def test_two_scheduler_processes_at_once_queue_each_reminder_once(app, factory):
 def test_two_sweeps_at_once_without_the_lock_add_nothing_twice(app, factory):
     """``reminders run`` takes no lock: the unique constraint alone keeps each reminder single."""
     expected = allies_due_on(factory, DAY, 25)
-    args = ("reminders", "run", "--today", DAY.isoformat())
+    args = ("reminders", "run", "--today", DAY.isoformat(), "--yes")
     processes = [flask(app, *args) for _ in range(3)]
     results = [finish(process) for process in processes]
     for code, out, err in results:

@@ -304,7 +304,7 @@ def test_cli_prints_one_line_per_message_then_the_count(app, runner, factory):
     _org, agreement_id = factory.ally(start=START, name="Cli Clinic", email="cli@example.org")
     factory.staff("admin", email="boss@example.org")
     day = (END - timedelta(days=7)).isoformat()  # 2027-03-02, a Tuesday
-    monday = runner.invoke(args=["reminders", "run", "--today", "2027-03-01"])
+    monday = runner.invoke(args=["reminders", "run", "--today", "2027-03-01", "--yes"])
     assert monday.output.splitlines() == [
         "staff_digest staff to admin2@alliance.example.org: SMA Allies: weekly digest, week of 1 March 2027",
         "staff_digest staff to boss@example.org: SMA Allies: weekly digest, week of 1 March 2027",
@@ -317,12 +317,12 @@ def test_cli_prints_one_line_per_message_then_the_count(app, runner, factory):
         "Cli Clinic: your Ally agreement ends in 7 days (9 March 2027)",
         "queued 1",
     ]
-    real = runner.invoke(args=["reminders", "run", "--today", day])
+    real = runner.invoke(args=["reminders", "run", "--today", day, "--yes"])
     assert real.output == dry.output
-    again = runner.invoke(args=["reminders", "run", "--today", day])
+    again = runner.invoke(args=["reminders", "run", "--today", day, "--yes"])
     assert again.exit_code == 0
     assert again.output.splitlines() == ["queued 0"]
-    next_monday = runner.invoke(args=["reminders", "run", "--today", "2027-03-08"])
+    next_monday = runner.invoke(args=["reminders", "run", "--today", "2027-03-08", "--yes"])
     assert next_monday.output.splitlines()[-1] == "queued 2"
     bad = runner.invoke(args=["reminders", "run", "--today", "2027-02-30"])
     assert bad.exit_code != 0
