@@ -353,7 +353,6 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
     db.session.commit()
 
 
-@operation
 @dataclass(frozen=True)
 class Approval:
     """What an approval made: the new term, read before the commit (nothing to load after it)."""
@@ -364,6 +363,7 @@ class Approval:
     renewed: bool  # the term continues an earlier one
 
 
+@operation
 def approve_application(
     application: Application, *, staff: StaffUser, start: date | None, today: date
 ) -> Approval:
@@ -493,8 +493,14 @@ def submit_renewal(
 
 
 def _propose_profile(application: Application, profile: dict) -> None:
-    """Keep the fields of ``profile`` that differ from the public profile, for approval."""
+    """Keep the fields of ``profile`` that differ from the public profile, for approval.
+
+    A logo proposed earlier stays proposed unless a new one is sent.
+    """
+    earlier_logo = (application.proposed_profile or {}).get("logo_filename")
     changes = profile_changes(application.organization, profile)
+    if earlier_logo and "logo_filename" not in changes:
+        changes["logo_filename"] = earlier_logo
     application.proposed_profile = changes or None
 
 

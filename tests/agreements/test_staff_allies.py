@@ -156,3 +156,18 @@ def test_the_dashboard_count_of_agreements_ending_soon_matches_the_list_it_links
     listed = _names(client.get(link).get_data(as_text=True))
     assert count == len(listed) == 1
     assert listed == ["Ends In Twenty"]
+
+
+def test_terminating_declines_a_renewal_waiting_for_the_term(app, client, auth, factory):
+    today = _today(app)
+    org_id, agreement_id = factory.ally(start=today - timedelta(days=700), name="Leaving Org")
+    renewal_id = factory.renewal(agreement_id, submitted_on=today)
+    auth.login("admin")
+    assert _terminate(client, org_id, agreement_id, today).status_code == 302
+    from allies.applications.models import Application
+
+    with app.app_context():
+        renewal = db.session.get(Application, renewal_id)
+        assert renewal.state == "declined"
+        assert renewal.decision_reason == "The agreement was terminated: Closed down"
+    assert client.get("/staff/applications").get_data(as_text=True).count("Leaving Org") == 0

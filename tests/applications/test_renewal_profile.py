@@ -3,12 +3,22 @@ approval, discarded on a decline."""
 
 from datetime import timedelta
 
+import pytest
+
 from allies.agreements.models import Agreement
+from allies.agreements.operations import start_agreement
 from allies.applications.models import Application
-from allies.applications.operations import EndorsementInput, submit_renewal
+from allies.applications.operations import (
+    EndorsementInput,
+    approve_application,
+    submit_renewal,
+    update_application,
+)
 from allies.applications.statements import current_statements
+from allies.errors import OperationError
 from allies.extensions import db
 from allies.organizations.models import Organization
+from allies.staff.models import StaffUser
 from allies.timeutil import alliance_today
 
 
@@ -78,3 +88,38 @@ def test_a_declined_renewal_discards_its_profile_changes(app, client, auth, fact
         assert db.session.get(Application, renewal_id).state == "declined"
     assert _description(app, org_id) == old
     assert "Words staff did not accept." not in client.get(f"/allies/{slug}").get_data(as_text=True)
+
+
+def test_a_refused_approval_leaves_the_renewal_waiting(app, factory):
+    """The approval is refused after its state change was staged: all of it is rolled back."""
+    org_id, renewal_id, _slug, today = _renew_with_changes(app, factory, city="Quito")
+    with app.app_context():
+        # A newer term (a fresh application approved for the same organization) takes over.
+        organization = db.session.get(Organization, org_id)
+        staff = db.session.scalar(db.select(StaffUser))
+        start_agreement(organization, today + timedelta(days=3), staff=staff)
+        db.session.commit()
+        with pytest.raises(OperationError, match="latest agreement"):
+            approve_application(
+                db.session.get(Application, renewal_id), staff=staff, start=None, today=today
+            )
+        db.session.commit()  # nothing half-done is left in the session to commit
+        assert db.session.get(Application, renewal_id).state == "submitted"
+        assert db.session.get(Organization, org_id).city == "Boston"
+
+
+def test_updating_a_renewal_keeps_the_logo_it_proposed(app, factory):
+    _org, renewal_id, _slug, _today = _renew_with_changes(
+        app, factory, logo_filename="0123456789abcdef0123456789abcdef.png"
+    )
+    with app.app_context():
+        application = db.session.get(Application, renewal_id)
+        update_application(
+            application,
+            {"description": "A corrected description."},
+            "Still with you.",
+            contact=application.contact,
+        )
+        proposed = db.session.get(Application, renewal_id).proposed_profile
+    assert proposed["logo_filename"] == "0123456789abcdef0123456789abcdef.png"
+    assert proposed["description"] == "A corrected description."
