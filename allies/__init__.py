@@ -26,7 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from allies import models  # noqa: F401  (registers every table with the metadata)
 
     init_sqlite_pragmas()
-    from allies.organizations.cache import init_cache_invalidation
+    from allies.cache import init_cache_invalidation
 
     init_cache_invalidation()
     db.init_app(app)

@@ -77,7 +77,7 @@ def ensure_defaults() -> None:
     if db.session.scalar(db.select(db.func.count(Conference.id))) == 0:
         for year, theme, place, attendance in CONFERENCES:
             db.session.add(Conference(year=year, theme=theme, place=place, attendance=attendance))
-    from allies.organizations.cache import ContentVersion
+    from allies.cache import ContentVersion
 
     if db.session.get(ContentVersion, 1) is None:
         db.session.add(ContentVersion(id=1, token="initial"))

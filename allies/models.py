@@ -7,9 +7,9 @@ from allies.applications.models import (  # noqa: F401
     Endorsement,
     StatementVersion,
 )
+from allies.cache import ContentVersion  # noqa: F401
 from allies.conferences.models import Conference  # noqa: F401
 from allies.mail.models import OutboxMessage  # noqa: F401
-from allies.organizations.cache import ContentVersion  # noqa: F401
 from allies.organizations.models import (  # noqa: F401
     Contact,
     Organization,

@@ -44,7 +44,7 @@ def current_contact():
 def site_settings() -> dict:
     """Alliance settings for this request (cached until public content changes)."""
     if "site" not in g:
-        from allies.organizations.cache import cached
+        from allies.cache import cached
 
         g.site = cached("settings", make=all_settings)
     return g.site

@@ -39,8 +39,8 @@ def load_allies(env: dict, count: int) -> None:
     from allies.agreements.models import Agreement
     from allies.agreements.terms import term_end
     from allies.bootstrap import ensure_defaults
+    from allies.cache import ContentVersion
     from allies.extensions import db
-    from allies.organizations.cache import ContentVersion
     from allies.organizations.models import Organization, OrganizationType
 
     app = create_app()

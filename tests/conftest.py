@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 import allies.models  # noqa: F401  (every table on the metadata)
 from allies import create_app
+from allies.cache import public_cache
 from allies.extensions import db
-from allies.organizations.cache import public_cache
 from tests.fixtures import DATABASES, SKIPPED, Factory
 from tests.pg_server import ThrowAwayPostgres
 

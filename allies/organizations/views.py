@@ -12,7 +12,7 @@ from flask import (
 from markupsafe import Markup
 
 from allies.applications.statements import current_statements
-from allies.organizations.cache import cached, whole_page_cached
+from allies.cache import cached, whole_page_cached
 from allies.organizations.profile import logo_path
 from allies.organizations.queries import (
     current_allies,
