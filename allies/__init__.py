@@ -35,15 +35,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from allies import web
+    from allies import clock, web
 
     web.init_app(app)
+    clock.init_app(app)
 
     from allies.agreements.views import bp as agreements_bp
     from allies.applications.views import bp as applications_bp
     from allies.applications.views_portal import bp as portal_bp
     from allies.conferences.views import bp as conferences_bp
     from allies.mail.views import bp as mail_bp
+    from allies.organizations.staff_views import bp as ally_admin_bp
     from allies.organizations.views import bp as organizations_bp
     from allies.staff.views import bp as staff_bp
 
@@ -52,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         applications_bp,
         portal_bp,
         agreements_bp,
+        ally_admin_bp,
         conferences_bp,
         mail_bp,
         staff_bp,

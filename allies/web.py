@@ -1,6 +1,7 @@
 """Request-wide behaviour: security headers, who is signed in, template context, error pages."""
 
 import sys
+from urllib.parse import urlsplit
 
 from flask import g, render_template, request, session
 from flask_wtf.csrf import CSRFError
@@ -39,6 +40,17 @@ def current_contact():
         contact = db.session.get(Contact, contact_id) if contact_id else None
         g.contact = contact if contact is not None and contact.is_enabled else None
     return g.contact
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """``target`` if it is a path on this site, else ``default`` (no open redirects)."""
+    target = (target or "").strip()
+    if not target or "\\" in target or any(ord(ch) < 32 for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
 
 
 def site_settings() -> dict:
