@@ -1,6 +1,6 @@
 """Benchmark: /allies with 1,000 current Allies under gunicorn versus a bare Flask endpoint.
 
-DESIGN.md's budget: the page serves at least half the requests per second of the bare endpoint
+DESIGN.md's budget: the page serves at least 0.8× the requests per second of the bare endpoint
 served the same way. Needs `wrk` (Debian package). Prints the figures; asserts nothing.
 
     .venv/bin/python bench/allies_page.py [--allies 1000] [--workers 4] [--seconds 10]
@@ -159,7 +159,7 @@ def main() -> None:
     )
     print(f"bare hello : {results['hello']:8.0f} req/s")
     print(f"/allies    : {results['allies']:8.0f} req/s")
-    print(f"ratio      : {results['allies'] / results['hello']:8.2f} (budget: at least 0.50)")
+    print(f"ratio      : {results['allies'] / results['hello']:8.2f} (budget: at least 0.80)")
     shutil.rmtree(instance, ignore_errors=True)
 
 
