@@ -31,6 +31,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_cache_invalidation()
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(PROJECT_DIR, "migrations"))
+    from allies import sessions
+
+    sessions.init_app(app)  # before CSRF: an ended session's token is refused with it
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -38,7 +38,10 @@ DEFAULTS = {
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-    "WTF_CSRF_TIME_LIMIT": None,
+    # Session lifetimes in seconds (allies/sessions.py); CSRF tokens last as long as the longest.
+    "CONTACT_SESSION_LIFETIME": 12 * 3600,
+    "STAFF_SESSION_IDLE_TIMEOUT": 30 * 60,
+    "STAFF_SESSION_LIFETIME": 12 * 3600,
     "ALLOW_SQLITE_IN_PRODUCTION": False,
     # How many reverse proxies (setting X-Forwarded-For/-Proto/-Host) stand in front of the app.
     "TRUSTED_PROXIES": 0,

@@ -3,12 +3,13 @@
 import sys
 from urllib.parse import urlsplit
 
-from flask import g, render_template, request, session
+from flask import g, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from allies.deploy import fatal_problems
 from allies.extensions import db, limiter, login_manager
+from allies.sessions import contact_of_session, staff_session_is_live
 from allies.staff.models import StaffUser
 from allies.staff.settings import all_settings
 
@@ -20,10 +21,16 @@ CSP = (
 
 @login_manager.user_loader
 def load_staff_user(user_id: str):
-    """Load staff from the session; a bumped session_version signs every old cookie out."""
+    """Load staff from the session; a bumped session_version signs every old cookie out.
+
+    The session must also be within its lifetimes (allies/sessions.py), so a remember cookie,
+    which carries no sign-in time, revives nothing.
+    """
     try:
         staff_id, version = (int(part) for part in user_id.split(":"))
     except ValueError:
+        return None
+    if not staff_session_is_live():
         return None
     user = db.session.get(StaffUser, staff_id)
     if user is None or user.session_version != version or not user.is_enabled:
@@ -34,11 +41,7 @@ def load_staff_user(user_id: str):
 def current_contact():
     """The contact signed in with an emailed link, or None (cached per request)."""
     if "contact" not in g:
-        from allies.organizations.models import Contact
-
-        contact_id = session.get("contact_id")
-        contact = db.session.get(Contact, contact_id) if contact_id else None
-        g.contact = contact if contact is not None and contact.is_enabled else None
+        g.contact = contact_of_session()
     return g.contact
 
 

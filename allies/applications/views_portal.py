@@ -32,9 +32,11 @@ from allies.applications.statements import changes_since, current_statements
 from allies.errors import OperationError
 from allies.extensions import db, limiter
 from allies.organizations.access import InvalidLink, consume_link_token
+from allies.organizations.contact_sessions import end_contact_sessions
 from allies.organizations.forms import ContactForm
 from allies.organizations.models import Contact
 from allies.organizations.operations import add_contact, remove_contact, send_sign_in_link
+from allies.sessions import start_contact_session
 from allies.timeutil import alliance_today
 from allies.web import current_contact, safe_next
 
@@ -91,11 +93,11 @@ def use_link(token: str):
             link = consume_link_token(token, purpose)
         except InvalidLink:
             continue
-        session.clear()
-        session["contact_id"] = link.contact_id
-        session["contact_scope"] = "full" if purpose == "sign-in" else "renewal"
-        session["renewal_agreement_id"] = link.agreement_id
-        session.permanent = False
+        start_contact_session(
+            link.contact,
+            scope="full" if purpose == "sign-in" else "renewal",
+            renewal_agreement_id=link.agreement_id,
+        )
         if purpose == "renewal":
             return redirect(url_for(".renew", agreement_id=link.agreement_id))
         return redirect(safe_next(next_path, url_for(".home")))
@@ -104,9 +106,11 @@ def use_link(token: str):
 
 @bp.post("/my/sign-out")
 def sign_out():
-    """Forget the signed-in contact."""
-    for key in ("contact_id", "contact_scope", "renewal_agreement_id"):
-        session.pop(key, None)
+    """Sign the contact out everywhere: every session of theirs ends, this one is emptied."""
+    contact = current_contact()
+    if contact is not None:
+        end_contact_sessions(contact)
+    session.clear()  # its CSRF token goes with it
     flash("You are signed out.", "success")
     return redirect(url_for("organizations.home"))
 

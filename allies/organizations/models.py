@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from allies.extensions import db
 from allies.timeutil import utcnow
@@ -75,9 +75,22 @@ class Contact(db.Model):
     email: Mapped[str] = mapped_column(String(254), index=True)
     phone: Mapped[str] = mapped_column(String(60), default="")
     is_enabled: Mapped[bool] = mapped_column(default=True)
+    # Carried in the contact's session cookie: moving it signs every session out (allies/sessions.py).
+    session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organization = relationship("Organization", back_populates="contacts")
+
+    def end_sessions(self) -> None:
+        """Sign this contact out everywhere: every session begun before stops working (staged)."""
+        self.session_version = (self.session_version or 1) + 1
+
+    @validates("email")
+    def _new_email_ends_sessions(self, _key: str, email: str) -> str:
+        """A session belongs to the address its link was sent to: a new address ends them all."""
+        if self.id is not None and email != self.email:
+            self.end_sessions()
+        return email
 
 
 class SignInLink(db.Model):

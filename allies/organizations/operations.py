@@ -82,7 +82,7 @@ def add_contact(organization: Organization, fields: dict, *, actor: str, staff=N
 
 @operation
 def remove_contact(contact: Contact, *, actor: str, staff=None) -> None:
-    """Disable a contact; the last enabled primary contact cannot be removed. Commits."""
+    """Disable a contact and end its sessions; the last enabled primary stays. Commits."""
     organization = contact.organization
     if contact.role == "primary":
         others = [
@@ -93,6 +93,7 @@ def remove_contact(contact: Contact, *, actor: str, staff=None) -> None:
         if not others:
             raise OperationError("An organization needs a primary contact; add another one first.")
     contact.is_enabled = False
+    contact.end_sessions()
     record_event(
         organization,
         "contact_removed",

@@ -20,6 +20,7 @@ from allies.errors import OperationError
 from allies.extensions import db, limiter
 from allies.organizations.models import OrganizationType
 from allies.organizations.queries import count_current_allies
+from allies.sessions import start_staff_session
 from allies.staff import operations
 from allies.staff.access import admin_required, staff_required
 from allies.staff.forms import (
@@ -59,7 +60,8 @@ def sign_in():
         if user is not None:
             next_path = safe_next(request.args.get("next"), url_for(".dashboard"))
             session.clear()  # a fresh session at sign-in
-            login_user(user, remember=form.remember.data)
+            login_user(user)  # no remember cookie: a session ends idle or after its lifetime
+            start_staff_session()
             return redirect(next_path)
         form.password.errors.append("The email or password is not right.")
         return render_template("staff/sign_in.html", form=form), 401
