@@ -26,6 +26,10 @@ DEFAULTS = {
     "TODAY": None,
     "SIGN_IN_LINK_MAX_AGE": 3 * 24 * 3600,
     "RENEWAL_LINK_MAX_AGE": 60 * 24 * 3600,
+    # Sign-in links emailed on request to one address in any hour, whatever the source.
+    "SIGN_IN_LINKS_PER_HOUR": 3,
+    # Unused, unexpired links one contact holds per purpose; a new one retires the oldest.
+    "LIVE_LINKS_PER_CONTACT": 3,
     "MAX_CONTENT_LENGTH": 3 * 1024 * 1024,
     "LOGO_MAX_BYTES": 2 * 1024 * 1024,
     "LOGO_MAX_SIDE": 800,

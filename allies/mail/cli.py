@@ -1,4 +1,4 @@
-"""Outbox commands: ``flask --app wsgi outbox send`` and ``flask --app wsgi outbox list``."""
+"""Outbox commands: ``flask --app wsgi outbox send``, ``outbox list`` and ``outbox redact``."""
 
 import click
 from flask.cli import AppGroup
@@ -26,6 +26,15 @@ def outbox_send(batch_size):
     click.echo(str(total))
     if total.released:
         click.echo(f"{total.released} handed back untried (the run outlived its lease).")
+
+
+@outbox_group.command("redact")
+def outbox_redact():
+    """Remove link tokens from messages delivered before delivery did it itself."""
+    from allies.mail.sender import redact_delivered_messages
+
+    changed = redact_delivered_messages()
+    click.echo(f"Redacted the links of {changed} delivered message{'' if changed == 1 else 's'}.")
 
 
 @outbox_group.command("list")

@@ -1,5 +1,7 @@
-"""Queue email in the outbox inside the caller's transaction (delivery is in sender.py)."""
+"""Queue email in the outbox inside the caller's transaction (delivery is in sender.py), and keep
+the tokens of emailed links off the outbox pages and out of delivered messages' stored copies."""
 
+import re
 from email.utils import make_msgid
 from urllib.parse import urlsplit
 
@@ -65,3 +67,23 @@ def copy_list(to_addr: str, cc) -> list[str]:
             seen.add(key)
             addresses.append(key)
     return addresses
+
+
+# The path of an emailed sign-in or renewal link (portal.follow_link): its token signs the holder in.
+LINK_PATH = "/my/link/"
+_LINK_TOKEN = re.compile("(" + re.escape(LINK_PATH) + ")[A-Za-z0-9._-]+")
+REDACTED_TOKEN = "[redacted]"
+
+
+def redact_link_tokens(body: str) -> str:
+    """``body`` with the token of every emailed link replaced by ``[redacted]`` (``?next=`` kept).
+
+    Outbox pages show every body through this, and a delivered message is stored through it: no
+    page shows, and no delivered message keeps, a key to a contact's account.
+    """
+    return _LINK_TOKEN.sub(r"\1" + REDACTED_TOKEN, body or "")
+
+
+def has_links(body: str) -> bool:
+    """Whether ``body`` carries an emailed link (its token live or already redacted)."""
+    return LINK_PATH in (body or "")

@@ -10,7 +10,10 @@ A delivery run has three kinds of short transactions and no long one:
 2. *deliver*: nothing is held open while the SMTP server is talked to.
 3. *mark*: each message is marked sent, back to pending (temporary failure) or failed (permanent
    failure) in its own transaction, guarded by its ``claim_token``: a sender whose lease was taken
-   over can no longer change the row, and a row is marked sent only when the server accepted it.
+   over can no longer change the row, and a row is marked sent only when the server accepted it
+   (or, with no MAIL_SERVER, the .eml file is written). Marking it sent also redacts the tokens
+   of its sign-in and renewal links in the stored copy: the recipient has them, the database and
+   its backups keep none. A message not yet delivered keeps its links for the next try.
 
 A message keeps the Message-ID and Date it was created with, so a re-send after a crash is the same
 message to the receiving side (and the same .eml file in the folder).
@@ -37,6 +40,7 @@ from sqlalchemy import and_, func, or_, update
 from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.models import OUTBOX_STATES, OutboxMessage
+from allies.mail.outbox import LINK_PATH, redact_link_tokens
 from allies.staff.audit import record_event
 from allies.timeutil import utcnow
 
@@ -434,7 +438,15 @@ def _record_outcome(
     message, error, now, max_attempts, report: DeliveryReport, retry_at: datetime | None = None
 ) -> None:
     if error is None:
-        if _mark(message, status="sent", sent_at=now, last_error=""):
+        # The recipient has the links now: the stored copy keeps none (same UPDATE, same commit).
+        if _mark(
+            message,
+            status="sent",
+            sent_at=now,
+            last_error="",
+            body_text=redact_link_tokens(message.body_text),
+            body_html=redact_link_tokens(message.body_html),
+        ):
             report.sent += 1
         return
     reason = str(error)[:2000]
@@ -510,6 +522,45 @@ def retry_message(message: OutboxMessage, staff) -> OutboxMessage:
     db.session.commit()
     db.session.refresh(message)
     return message
+
+
+def redact_delivered_messages(batch_size: int = 500) -> int:
+    """Remove link tokens from the stored copies of delivered messages; returns how many changed.
+
+    Delivery does this for every message it marks sent; this catches up messages delivered before
+    it did (``flask --app wsgi outbox redact``). Undelivered ones keep theirs for their delivery.
+    Commits each batch.
+    """
+    changed = 0
+    last_id = 0
+    while True:
+        batch = db.session.execute(
+            db.select(OutboxMessage.id, OutboxMessage.body_text, OutboxMessage.body_html)
+            .where(
+                OutboxMessage.status == "sent",
+                OutboxMessage.id > last_id,
+                or_(
+                    OutboxMessage.body_text.contains(LINK_PATH, autoescape=True),
+                    OutboxMessage.body_html.contains(LINK_PATH, autoescape=True),
+                ),
+            )
+            .order_by(OutboxMessage.id)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            return changed
+        for message_id, body_text, body_html in batch:
+            last_id = message_id
+            redacted = redact_link_tokens(body_text), redact_link_tokens(body_html)
+            if redacted != (body_text, body_html or ""):
+                db.session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == message_id, OutboxMessage.status == "sent")
+                    .values(body_text=redacted[0], body_html=redacted[1])
+                    .execution_options(synchronize_session=False)
+                )
+                changed += 1
+        db.session.commit()
 
 
 def summarize_outbox() -> dict[str, int]:

@@ -1,7 +1,5 @@
 """Staff pages of the outbox: every message, its status, and a retry for failed ones."""
 
-import re
-
 from flask import (
     Blueprint,
     abort,
@@ -18,6 +16,7 @@ from allies.errors import OperationError
 from allies.extensions import db
 from allies.mail import sender
 from allies.mail.models import OUTBOX_STATES, OutboxMessage
+from allies.mail.outbox import has_links, redact_link_tokens
 from allies.staff.access import staff_required
 
 bp = Blueprint("mail", __name__, url_prefix="/staff/outbox")
@@ -65,35 +64,30 @@ def index():
     )
 
 
-_LINK_TOKEN = re.compile(r"(/my/link/)[A-Za-z0-9._-]+")
-
-
-def _for_viewer(body: str) -> str:
-    """Reviewers see emails with the sign-in tokens hidden: a token signs its holder in."""
-    if current_user.is_admin:
-        return body
-    return _LINK_TOKEN.sub(r"\1[hidden: only admins see sign-in links]", body or "")
-
-
 @bp.get("/<int:message_id>")
 @staff_required
 def show(message_id: int):
-    """One message: headers, delivery state, text body, and the HTML body in a sandbox."""
+    """One message: headers, delivery state, text body, and the HTML body in a sandbox.
+
+    No staff role sees the token of a sign-in or renewal link, delivered or not: it signs its
+    holder in as the contact.
+    """
     message = _message_or_404(message_id)
     return render_template(
         "mail/show.html",
         message=message,
-        body_text=_for_viewer(message.body_text),
-        body_html=_for_viewer(message.body_html),
+        body_text=redact_link_tokens(message.body_text),
+        body_html=redact_link_tokens(message.body_html),
+        has_links=has_links(message.body_text) or has_links(message.body_html),
     )
 
 
 @bp.get("/<int:message_id>/preview")
 @staff_required
 def preview(message_id: int):
-    """The HTML body alone, for the sandboxed frame on the message page."""
+    """The HTML body alone (link tokens hidden), for the sandboxed frame on the message page."""
     message = _message_or_404(message_id)
-    response = make_response(_for_viewer(message.body_html or ""))
+    response = make_response(redact_link_tokens(message.body_html))
     response.mimetype = "text/html"
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -1,6 +1,11 @@
-"""Signed, expiring, single-use links by which contacts sign in (they have no password)."""
+"""Signed, expiring, single-use links by which contacts sign in (they have no password).
+
+``SignInLink.used_at`` is set when a link is used, or when newer links retire it: a contact holds
+at most LIVE_LINKS_PER_CONTACT live links of each purpose.
+"""
 
 import secrets
+from datetime import timedelta
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -13,7 +18,7 @@ PURPOSES = ("sign-in", "renewal")
 
 
 class InvalidLink(Exception):
-    """The link is tampered with, expired, used, or made for another purpose."""
+    """The link is tampered with, expired, used or retired, or made for another purpose."""
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -25,18 +30,53 @@ def _max_age(purpose: str) -> int:
     return current_app.config[key]
 
 
-def make_link_token(contact, purpose: str = "sign-in", agreement=None) -> str:
-    """Stage a link row for ``contact`` and return its signed token; the caller commits."""
+def make_link_token(contact, purpose: str = "sign-in", agreement=None, now=None) -> str:
+    """Stage a link row for ``contact`` and return its signed token; the caller commits.
+
+    A contact holds at most LIVE_LINKS_PER_CONTACT unused, unexpired links of each purpose: the
+    oldest beyond that are retired (marked used) as this one is made. ``now`` (naive UTC) is for
+    tests that travel in time.
+    """
     if purpose not in PURPOSES:
         raise ValueError(purpose)
+    now = now or utcnow()
+    _retire_oldest_live(contact, purpose, now)
     link = SignInLink(
         nonce=secrets.token_urlsafe(24),
         contact=contact,
         purpose=purpose,
         agreement_id=agreement.id if agreement is not None else None,
+        created_at=now,
     )
     db.session.add(link)
     return _serializer(purpose).dumps({"n": link.nonce})
+
+
+def _retire_oldest_live(contact, purpose: str, now) -> None:
+    """Leave room for one more live link of ``purpose``: stage the retirement of the oldest."""
+    if contact.id is None:  # a contact being created has no links yet
+        return
+    room = max(int(current_app.config["LIVE_LINKS_PER_CONTACT"]), 1) - 1
+    oldest = list(
+        db.session.scalars(
+            db.select(SignInLink.id)
+            .where(
+                SignInLink.contact_id == contact.id,
+                SignInLink.purpose == purpose,
+                SignInLink.used_at.is_(None),
+                SignInLink.created_at > now - timedelta(seconds=_max_age(purpose)),
+            )
+            .order_by(SignInLink.created_at.desc(), SignInLink.id.desc())
+            .offset(room)
+        )
+    )
+    if oldest:
+        db.session.execute(
+            db.update(SignInLink)
+            .where(SignInLink.id.in_(oldest), SignInLink.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def consume_link_token(token: str, purpose: str, now=None) -> SignInLink:

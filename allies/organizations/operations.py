@@ -105,31 +105,85 @@ def remove_contact(contact: Contact, *, actor: str, staff=None) -> None:
     db.session.commit()
 
 
-def send_sign_in_link(email: str, *, next_path: str | None = None) -> bool:
-    """Email a sign-in link to every enabled contact with ``email``. Commits.
+SIGN_IN_LINK_TEMPLATE = "sign_in_link"
 
+
+def send_sign_in_link(email: str, *, next_path: str | None = None, now=None) -> bool:
+    """Email a sign-in link to the enabled contacts with ``email``, within its hourly limit. Commits.
+
+    One address gets at most SIGN_IN_LINKS_PER_HOUR of these emails in any hour, however many
+    sources ask: beyond that a request sends nothing (the oldest contacts with the address are
+    served first). Concurrent requests for one address, from any worker, count one after another.
     Returns whether anyone was found, for logging only: the page says the same either way.
+    ``now`` (naive UTC) is for tests that travel in time.
     """
+    from allies.timeutil import utcnow
+
+    now = now or utcnow()
+    address = (email or "").strip().lower()
     contacts = list(
         db.session.scalars(
-            db.select(Contact).where(
-                Contact.email == (email or "").strip().lower(), Contact.is_enabled
-            )
+            db.select(Contact)
+            .where(Contact.email == address, Contact.is_enabled)
+            .order_by(Contact.id)
         )
     )
-    for contact in contacts:
-        token = make_link_token(contact, "sign-in")
+    if not contacts:
+        return False
+    _hold_contacts([contact.id for contact in contacts])
+    limit = int(current_app.config["SIGN_IN_LINKS_PER_HOUR"])
+    room = max(limit - sign_in_links_sent(address, now), 0)
+    if room < len(contacts):
+        current_app.logger.warning(
+            "sign-in links: hourly limit of %d reached for contacts %s; %d of %d sent",
+            limit,
+            [contact.id for contact in contacts],
+            room,
+            len(contacts),
+        )
+    for contact in contacts[:room]:
+        token = make_link_token(contact, "sign-in", now=now)
         link = public_url("portal.follow_link", token=token, next=next_path)
-        queue_email(
+        message = queue_email(
             contact.email,
-            "sign_in_link",
+            SIGN_IN_LINK_TEMPLATE,
             f"Your sign-in link for {contact.organization.name}",
             contact=contact,
             organization=contact.organization,
             link=link,
         )
+        message.created_at = now  # what the hourly count reads
     db.session.commit()
-    return bool(contacts)
+    return True
+
+
+def sign_in_links_sent(address: str, now) -> int:
+    """How many sign-in link emails went to ``address`` in the hour before ``now`` (any source)."""
+    from allies.mail.models import OutboxMessage
+
+    return db.session.scalar(
+        db.select(db.func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.kind == SIGN_IN_LINK_TEMPLATE,
+            OutboxMessage.to_addr == address,
+            OutboxMessage.created_at > now - timedelta(hours=1),
+        )
+    )
+
+
+def _hold_contacts(contact_ids: list[int]) -> None:
+    """Make other transactions that hold these contacts wait until this one ends.
+
+    An UPDATE that changes nothing takes the rows' locks on PostgreSQL and the single writer's
+    lock on SQLite, so what is counted next cannot be outdated by another worker's commit.
+    """
+    db.session.execute(
+        db.update(Contact)
+        .where(Contact.id.in_(contact_ids))
+        .values(email=Contact.email)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _logos_waiting_in_renewals() -> set[str]:

@@ -3,9 +3,9 @@
 The browser tests check pages, not databases, so one server on one SQLite database serves the
 whole session (the rest of the suite covers PostgreSQL). It is set up the way an operator does:
 ``flask db upgrade``, ``flask bootstrap`` (demo data on), then gunicorn. With no MAIL_SERVER every
-email stays in the outbox table; ``backend`` reads the links a person would click from there and
-makes the data a journey starts from (through the real operations, in this process, on the same
-database and secret key as the server).
+email stays in the outbox table (once delivered, its links only in its .eml file); ``backend``
+reads the links a person would click from there and makes the data a journey starts from (through
+the real operations, in this process, on the same database and secret key as the server).
 
 Run only these tests with ``pytest tests/browser`` or ``pytest -m browser``; they are skipped, with
 the reason, when /usr/bin/chromium, Playwright or node_modules/axe-core (``npm ci``) is missing.
@@ -220,17 +220,33 @@ class Backend:
         return email, password
 
     def emails_to(self, address: str) -> list[tuple[str, str]]:
-        """(subject, plain-text body) of every email queued for ``address``, newest first."""
+        """(subject, plain-text body) of every email for ``address``, newest first.
+
+        A delivered message's stored copy has its link tokens redacted: its body is then read
+        from the .eml file delivery wrote (no MAIL_SERVER), as the person would open it.
+        """
+        from email import message_from_bytes
+        from email.policy import default as default_policy
+
         from allies.extensions import db
         from allies.mail.models import OutboxMessage
+        from allies.mail.sender import eml_filename
 
         with self.app.app_context():
-            rows = db.session.execute(
-                db.select(OutboxMessage.subject, OutboxMessage.body_text)
+            messages = db.session.scalars(
+                db.select(OutboxMessage)
                 .where(OutboxMessage.to_addr == address)
                 .order_by(OutboxMessage.id.desc())
             ).all()
-            return [(subject, body) for subject, body in rows]
+            emails = []
+            for message in messages:
+                body = message.body_text
+                eml = self.server.instance / "mail" / eml_filename(message)
+                if message.status == "sent" and eml.exists():
+                    parsed = message_from_bytes(eml.read_bytes(), policy=default_policy)
+                    body = parsed.get_body(("plain",)).get_content()
+                emails.append((message.subject, body))
+            return emails
 
     def link_in_email(self, address: str, subject_contains: str = "") -> str:
         """The ``/my/link/…`` path (with its ``?next=``) in the newest matching email."""
