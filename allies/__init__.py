@@ -38,10 +38,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from allies import clock, web
+    from allies import clock, inputs, web
 
     web.init_app(app)
     clock.init_app(app)
+    inputs.init_app(app)  # before the blueprints: their <int:…> rules use the bounded converter
 
     from allies.agreements.views import bp as agreements_bp
     from allies.applications.views import bp as applications_bp

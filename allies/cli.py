@@ -81,6 +81,24 @@ def users_create(email, role, name, password):
         click.echo(f"Password (shown once): {password}")
 
 
+@users_group.command("unlock")
+@click.argument("email")
+@click.option("--address", default=None, help="Also clear the failures counted for this IP.")
+def users_unlock(email, address):
+    """Let a staff account sign in again: clear its failed sign-in counters."""
+    from allies.staff.models import StaffUser
+    from allies.staff.operations import unlock_sign_in
+
+    user = db.session.scalar(db.select(StaffUser).where(StaffUser.email == email.strip().lower()))
+    if user is None:
+        raise click.ClickException(f"No staff account with the email {email}.")
+    try:
+        cleared = unlock_sign_in(user, address=address)
+    except NotImplementedError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Unlocked {user.email}: {cleared} failed sign-in counters cleared.")
+
+
 @click.command("check-deploy")
 @with_appcontext
 def check_deploy_command():

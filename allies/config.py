@@ -35,7 +35,11 @@ DEFAULTS = {
     "LOGO_MAX_SIDE": 800,
     "RATELIMIT_STORAGE_URI": "allies+db://",
     "RATELIMIT_HEADERS_ENABLED": True,
-    "SIGN_IN_RATE_LIMIT": "10 per minute;50 per hour",
+    # Failed staff sign-ins (allies/staff/sign_in_limits.py): one account from one address,
+    # one address whatever the account, one account from browsers that never signed in to it.
+    "SIGN_IN_RATE_LIMIT": "5 per minute;20 per hour",
+    "SIGN_IN_ADDRESS_RATE_LIMIT": "20 per minute;100 per hour",
+    "SIGN_IN_ACCOUNT_RATE_LIMIT": "100 per hour;300 per day",
     "APPLY_RATE_LIMIT": "20 per hour",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -66,10 +66,15 @@ def count(app, model) -> int:
         return db.session.scalar(db.select(db.func.count()).select_from(model))
 
 
+# A key as the README makes one (secrets.token_hex(32)): production accepts it.
+SECRET_KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
 def production_config(tmp_path, **overrides) -> dict:
     return {
         "ALLIES_ENV": "production",
-        "SECRET_KEY": "a-long-random-secret-" + "0123456789abcdefghijklmnop",
+        "SECRET_KEY": SECRET_KEY,
+        "PUBLIC_BASE_URL": "https://allies.example.org",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3",
         "ALLOW_SQLITE_IN_PRODUCTION": True,
         "INSTANCE_PATH": str(tmp_path),
@@ -149,7 +154,8 @@ def test_production_refuses_a_set_clock(tmp_path):
 
 def test_production_refuses_a_set_clock_from_the_environment(bare_env, monkeypatch):
     monkeypatch.setenv("ALLIES_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", "a-long-random-secret-" + "0123456789abcdefghijklmnop")
+    monkeypatch.setenv("SECRET_KEY", SECRET_KEY)
+    monkeypatch.setenv("ALLIES_PUBLIC_BASE_URL", "https://allies.example.org")
     monkeypatch.setenv("ALLIES_ALLOW_SQLITE_IN_PRODUCTION", "true")
     monkeypatch.setenv("ALLIES_TODAY", "2028-11-23")
     with pytest.raises(RuntimeError, match="Refusing to start in production: TODAY is set"):

@@ -40,7 +40,8 @@ def test_session_cookie_flags(client, factory):
 def test_production_cookies_are_secure(app_config):
     app_config.update(
         ALLIES_ENV="production",
-        SECRET_KEY="k3Y-" + "abcdefghijklmnopqrstuvwxyz0123456789",
+        SECRET_KEY="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        PUBLIC_BASE_URL="https://allies.test",
     )
     app_config["ALLOW_SQLITE_IN_PRODUCTION"] = True
     app = create_app(app_config)
@@ -129,7 +130,8 @@ def test_pages_have_no_inline_script(client):
 def test_production_refuses_unsafe_configuration(tmp_path, overrides, message):
     config = {
         "ALLIES_ENV": "production",
-        "SECRET_KEY": "a-long-random-secret-" + "0123456789abcdefghijklmnop",
+        "SECRET_KEY": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "PUBLIC_BASE_URL": "https://allies.example.org",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/x.sqlite3",
         "ALLOW_SQLITE_IN_PRODUCTION": True,
         "INSTANCE_PATH": str(tmp_path),

@@ -7,12 +7,13 @@ from flask import (
     render_template,
     request,
     send_file,
-    url_for,
 )
 from markupsafe import Markup
 
 from allies.applications.statements import current_statements
 from allies.cache import cached, whole_page_cached
+from allies.inputs import int_arg
+from allies.mail.outbox import public_url
 from allies.organizations.profile import logo_path
 from allies.organizations.queries import (
     current_allies,
@@ -29,7 +30,7 @@ PAGE_SIZE = 48
 
 
 def _listing_args():
-    type_id = request.args.get("type", type=int)
+    type_id = int_arg("type")
     search = request.args.get("q", "", type=str)[:100]
     return type_id, search
 
@@ -65,7 +66,7 @@ def allies():
     """Current Allies A–Z, filtered by type and searched by name, a page at a time."""
     today = alliance_today()
     type_id, search = _listing_args()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = int_arg("page", 1, minimum=1)
 
     def make():
         grace = site_settings()["grace_days"]
@@ -98,7 +99,6 @@ def allies_json():
     type_id, search = _listing_args()
     body = cached(
         "allies.json",
-        request.host_url,
         today,
         type_id,
         search.strip().lower(),
@@ -120,14 +120,14 @@ def _public_fields(ally) -> dict:
     return {
         "name": org.name,
         "slug": org.slug,
-        "url": url_for(".ally", slug=org.slug, _external=True),
+        "url": public_url("organizations.ally", slug=org.slug),
         "website": org.website,
         "type": org.type.name if org.type else None,
         "city": org.city,
         "region": org.region,
         "country": org.country,
         "description": org.description,
-        "logo_url": url_for(".logo", name=org.logo_filename, _external=True)
+        "logo_url": public_url("organizations.logo", name=org.logo_filename)
         if org.logo_filename
         else None,
         "ally_since": ally.since,

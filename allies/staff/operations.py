@@ -6,6 +6,7 @@ from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.staff.audit import record_event
 from allies.staff.models import ROLES, StaffUser
+from allies.staff.sign_in_limits import clear_account, clear_address
 from allies.timeutil import utcnow
 
 MIN_PASSWORD_LENGTH = 10
@@ -58,6 +59,25 @@ def end_sessions(user: StaffUser) -> None:
     """Invalidate every session and remember cookie of ``user``. Commits."""
     user.session_version += 1
     db.session.commit()
+
+
+def unlock_sign_in(user: StaffUser, *, staff=None, address: str | None = None) -> int:
+    """Clear ``user``'s failed sign-in counters from every address, and those of ``address``
+    (any account) if given; audited. Commits; returns how many counters were cleared.
+
+    ``staff`` is the admin acting (None from the CLI).
+    """
+    cleared = clear_account(user.email) + (clear_address(address) if address else 0)
+    record_event(
+        user,
+        "staff_sign_in_unlocked",
+        staff=staff,
+        actor=None if staff else "cli",
+        reason=f"{cleared} failed sign-in counters cleared"
+        + (f", with those of address {address}" if address else ""),
+    )
+    db.session.commit()
+    return cleared
 
 
 @operation

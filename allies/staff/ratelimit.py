@@ -98,3 +98,20 @@ class DatabaseStorage(Storage):
             conn.execute(
                 delete(RateLimitCounter.__table__).where(RateLimitCounter.__table__.c.key == key)
             )
+
+
+def clear_counters(storage, fragment: str) -> int:
+    """Delete every counter whose key contains ``fragment``; how many there were.
+
+    For the database (the default) and Redis; memory storage lives in each worker, out of reach
+    of a command (and check-deploy refuses it for production).
+    """
+    if isinstance(storage, DatabaseStorage):
+        table = RateLimitCounter.__table__
+        with storage._engine().begin() as conn:
+            matching = table.c.key.contains(fragment, autoescape=True)
+            return conn.execute(delete(table).where(matching)).rowcount
+    if hasattr(storage, "lua_clear_keys"):  # limits' Redis storages
+        escaped = "".join("\\" + ch if ch in "*?[]\\" else ch for ch in fragment)
+        return int(storage.lua_clear_keys([storage.prefixed_key(f"*{escaped}*")]))
+    raise NotImplementedError(f"Counters in {type(storage).__name__} cannot be cleared here.")

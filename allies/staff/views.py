@@ -3,7 +3,6 @@
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -17,11 +16,11 @@ from allies.applications import queries as application_queries
 from allies.applications.models import STATEMENT_KINDS
 from allies.applications.statements import current_statements, save_statement, statement_history
 from allies.errors import OperationError
-from allies.extensions import db, limiter
+from allies.extensions import db
 from allies.organizations.models import OrganizationType
 from allies.organizations.queries import count_current_allies
 from allies.sessions import start_staff_session
-from allies.staff import operations
+from allies.staff import operations, sign_in_limits
 from allies.staff.access import admin_required, staff_required
 from allies.staff.forms import (
     EditStaffUserForm,
@@ -37,19 +36,11 @@ from allies.timeutil import alliance_today, utcnow
 from allies.web import safe_next
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-
-def _sign_in_limit() -> str:
-    return current_app.config["SIGN_IN_RATE_LIMIT"]
-
-
-def _posted_email() -> str:
-    return "email:" + (request.form.get("email") or "").strip().lower()
+bp.after_request(sign_in_limits.settle)
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(_sign_in_limit, methods=["POST"])
-@limiter.limit(_sign_in_limit, methods=["POST"], key_func=_posted_email)
+@sign_in_limits.limited
 def sign_in():
     """Email and password; one message for any failure; ``next`` only to local paths."""
     if current_user.is_authenticated:
