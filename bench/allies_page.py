@@ -77,7 +77,7 @@ def load_allies(env: dict, count: int) -> None:
         db.session.commit()
 
 
-def serve(module: str, port: int, workers: int, env: dict) -> subprocess.Popen:
+def serve(module: str, port: int, workers: int, env: dict, cwd: Path = ROOT) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -89,7 +89,7 @@ def serve(module: str, port: int, workers: int, env: dict) -> subprocess.Popen:
             "warning",
             module,
         ],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
     )
     deadline = time.time() + 30

@@ -112,6 +112,7 @@ def main() -> None:
     where.add_argument("--database-url", default="")
     where.add_argument("--throwaway-postgres", action="store_true")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--compare-with", metavar="DIR", help="another copy of the project")
     args = parser.parse_args()
     if args.rounds > 0 and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -146,18 +147,18 @@ def main() -> None:
         costs = version_check_costs(args.calls)
 
         servers = {}
-        results: dict[str, list[float]] = {"hello": [], "allies": []}
+        candidates = [
+            ("bare hello", "bench.hello_app:app", "/hello", ROOT),
+            ("cached /allies", "wsgi:app", "/allies", ROOT),
+        ]
+        if args.compare_with:
+            compared = Path(args.compare_with).resolve()
+            candidates.append((f"cached /allies, {compared.name}", "wsgi:app", "/allies", compared))
+        results: dict[str, list[float]] = {name: [] for name, *_rest in candidates}
         try:
-            for name, module, path in (
-                ()
-                if args.rounds < 1
-                else (
-                    ("hello", "bench.hello_app:app", "/hello"),
-                    ("allies", "wsgi:app", "/allies"),
-                )
-            ):
+            for name, module, path, cwd in candidates if args.rounds > 0 else ():
                 port = free_port()
-                servers[name] = (serve(module, port, args.workers, env), port, path)
+                servers[name] = (serve(module, port, args.workers, env, cwd), port, path)
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{path}").read()
                 wrk(f"http://127.0.0.1:{port}{path}", 2)  # warm every worker
             for _ in range(args.rounds):
@@ -179,15 +180,16 @@ def main() -> None:
     print(f"bare hello, in-process          : {costs['hello']:8.1f} µs")
     if args.rounds < 1:
         return
-    hello = statistics.median(results["hello"])
-    allies = statistics.median(results["allies"])
     print(
         f"gunicorn -w {args.workers}, wrk -t2 -c32, {args.rounds} alternating rounds of "
-        f"{args.seconds} s (median)"
+        f"{args.seconds} s (median, then each round)"
     )
-    print(f"bare hello     : {hello:8.0f} req/s  {[round(r) for r in results['hello']]}")
-    print(f"cached /allies : {allies:8.0f} req/s  {[round(r) for r in results['allies']]}")
-    print(f"ratio          : {allies / hello:8.2f} (budget: at least 0.80)")
+    hello = statistics.median(results["bare hello"])
+    width = max(len(name) for name in results)
+    for name, rounds in results.items():
+        median = statistics.median(rounds)
+        ratio = "" if name == "bare hello" else f"  {median / hello:.2f}× hello (budget: 0.80)"
+        print(f"{name:<{width}} : {median:6.0f} req/s{ratio}  {[round(r) for r in rounds]}")
 
 
 if __name__ == "__main__":
