@@ -155,8 +155,9 @@ class Factory:
             agreement = approve_application(application, staff=staff, start=start, today=start)
             return application.organization_id, agreement.agreement_id
 
-    def renewal(self, agreement_id, *, submitted_on, approved_on=None):
-        """The Ally contact submits a renewal; an admin approves it on ``approved_on`` if given.
+    def renewal(self, agreement_id, *, submitted_on, approved_on=None, profile=None):
+        """The Ally contact submits a renewal (with ``profile`` changes, if given); an admin
+        approves it on ``approved_on`` if given.
 
         Returns the renewal application's id.
         """
@@ -175,7 +176,7 @@ class Factory:
             texts = current_statements()
             application = submit_renewal(
                 agreement,
-                {},
+                profile or {},
                 "We are still with you.",
                 EndorsementInput(
                     version_ids={k: v.id for k, v in texts.items()},

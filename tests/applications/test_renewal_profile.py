@@ -5,16 +5,12 @@ from datetime import timedelta
 
 import pytest
 
-from allies.agreements.models import Agreement
 from allies.agreements.operations import start_agreement
 from allies.applications.models import Application
 from allies.applications.operations import (
-    EndorsementInput,
     approve_application,
-    submit_renewal,
     update_application,
 )
-from allies.applications.statements import current_statements
 from allies.errors import OperationError
 from allies.extensions import db
 from allies.organizations.models import Organization
@@ -27,27 +23,12 @@ def _renew_with_changes(app, factory, **changes):
     with app.app_context():
         today = alliance_today()
     org_id, agreement_id = factory.ally(start=today - timedelta(days=700), name="Changing Org")
+    renewal_id = factory.renewal(
+        agreement_id, submitted_on=today, profile={"name": "Changing Org", **changes}
+    )
     with app.app_context():
-        agreement = db.session.get(Agreement, agreement_id)
-        contact = agreement.organization.contact_for("primary")
-        texts = current_statements()
-        renewal = submit_renewal(
-            agreement,
-            {"name": "Changing Org", **changes},
-            "Still with you.",
-            EndorsementInput(
-                version_ids={k: v.id for k, v in texts.items()},
-                endorsed={k: True for k in texts},
-                signer_name="Sam Signer",
-                signer_title="CEO",
-                signer_email=contact.email,
-                ip="127.0.0.1",
-            ),
-            contact=contact,
-            today=today,
-        )
-        slug = agreement.organization.slug
-        return org_id, renewal.id, slug, today
+        slug = db.session.get(Organization, org_id).slug
+    return org_id, renewal_id, slug, today
 
 
 def _description(app, org_id):
