@@ -7,11 +7,12 @@ here.
 
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from PIL import Image
 
+from allies.agreements.terms import term_end
 from allies.applications.statements import current_statements
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
@@ -26,6 +27,16 @@ SKIPPED: dict[str, str] = {}
 
 
 # --- the application form ---------------------------------------------------------------------
+
+
+def start_for_end(end: date) -> date:
+    """A start date whose term ends on ``end`` (searched around two years before)."""
+    guess = end - timedelta(days=730)
+    for shift in range(-3, 4):
+        start = guess + timedelta(days=shift)
+        if term_end(start) == end:
+            return start
+    raise AssertionError(f"no term ends on {end}")
 
 
 def png_bytes(size=(1200, 600), color=(10, 80, 90)) -> bytes:

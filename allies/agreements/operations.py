@@ -14,7 +14,6 @@ from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.outbox import queue_email
 from allies.staff.audit import record_event
-from allies.timeutil import utcnow
 
 
 def start_agreement(organization, start: date, *, staff, application=None, note="") -> Agreement:
@@ -51,32 +50,6 @@ def renew_agreement(
     return agreement
 
 
-def _close_waiting_renewals(agreement: Agreement, *, staff, reason: str) -> None:
-    """A renewal waiting for a term that is being terminated can never be approved: decline it
-    (the contact is told by the termination email)."""
-    from allies.applications.models import OPEN_STATES, Application, ApplicationState
-
-    waiting = db.session.scalars(
-        db.select(Application).where(
-            Application.renews_agreement_id == agreement.id, Application.state.in_(OPEN_STATES)
-        )
-    )
-    for application in waiting:
-        previous = application.state
-        application.state = ApplicationState.DECLINED
-        application.decided_by_id = staff.id
-        application.decided_at = utcnow()
-        application.decision_reason = f"The agreement was terminated: {reason}"
-        record_event(
-            application,
-            "declined",
-            staff=staff,
-            from_state=previous,
-            to_state=ApplicationState.DECLINED,
-            reason=application.decision_reason,
-        )
-
-
 @operation
 def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date, today: date) -> None:
     """End ``agreement`` early from ``on``, with a reason. Commits.
@@ -85,6 +58,9 @@ def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date, t
     Ending a renewal that has not started also ends the term it was to follow, which would
     otherwise keep the Ally listed until its end.
     """
+    # applications.operations imports this module: its use cases are looked up when called.
+    from allies.applications.operations import decline_waiting_renewals
+
     reason = (reason or "").strip()
     if not reason:
         raise OperationError("A reason is required to terminate an agreement.")
@@ -106,7 +82,10 @@ def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date, t
         record_event(
             term, "agreement_terminated", staff=staff, to_state="terminated", reason=reason
         )
-        _close_waiting_renewals(term, staff=staff, reason=reason)
+        # A renewal waiting for a term that ends early can never be approved.
+        decline_waiting_renewals(
+            term, staff=staff, reason=f"The agreement was terminated: {reason}"
+        )
     contact = agreement.organization.contact_for("primary")
     if contact is not None:
         queue_email(

@@ -330,6 +330,20 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
     reason = (reason or "").strip()
     if not reason:
         raise OperationError("A reason is required to decline.")
+    _decline(application, reason, staff=staff)
+    queue_email(
+        application.contact.email,
+        "application_declined",
+        f"Your {_label(application)} for {application.organization.name}",
+        application=application,
+        organization=application.organization,
+        reason=reason,
+    )
+    db.session.commit()
+
+
+def _decline(application: Application, reason: str, *, staff: StaffUser) -> None:
+    """Stage the decline of an open application, with its reason and audit entry."""
     previous = _transition(application, ApplicationState.DECLINED)
     application.decided_by_id = staff.id
     application.decided_at = utcnow()
@@ -342,15 +356,18 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
         to_state=ApplicationState.DECLINED,
         reason=reason,
     )
-    queue_email(
-        application.contact.email,
-        "application_declined",
-        f"Your {_label(application)} for {application.organization.name}",
-        application=application,
-        organization=application.organization,
-        reason=reason,
-    )
-    db.session.commit()
+
+
+def decline_waiting_renewals(agreement: Agreement, *, staff: StaffUser, reason: str) -> None:
+    """Stage the decline of every renewal waiting for ``agreement``, which is ending early and so
+    can never be renewed; the caller commits (its own email tells the contact)."""
+    waiting = db.session.scalars(
+        db.select(Application).where(
+            Application.renews_agreement_id == agreement.id, Application.state.in_(OPEN_STATES)
+        )
+    ).all()
+    for application in waiting:
+        _decline(application, reason, staff=staff)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from allies.agreements.terms import term_end
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.reminders.lock import SchedulerLock
@@ -25,23 +24,13 @@ from jobs.scheduler import (
     SWEEP_JOB,
     build_scheduler,
 )
-from tests.fixtures import PROJECT_DIR
+from tests.fixtures import PROJECT_DIR, start_for_end
 
 FLASK = os.path.join(PROJECT_DIR, ".venv", "bin", "flask")
 if not os.path.exists(FLASK):  # a virtualenv elsewhere
     FLASK = os.path.join(os.path.dirname(sys.executable), "flask")
 
 DAY = date(2027, 3, 2)  # a Tuesday
-
-
-def start_for_end(end: date) -> date:
-    """A start date whose term ends on ``end``."""
-    guess = end - timedelta(days=730)
-    for shift in range(-3, 4):
-        start = guess + timedelta(days=shift)
-        if term_end(start) == end:
-            return start
-    raise AssertionError(f"no term ends on {end}")
 
 
 def env_for(app) -> dict:

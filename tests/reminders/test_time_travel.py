@@ -11,25 +11,14 @@ from datetime import date, timedelta
 
 from allies.agreements.models import Agreement
 from allies.agreements.standing import lapse_date, listed_clause, status_of
-from allies.agreements.terms import term_end
 from allies.applications.operations import approve_application
 from allies.extensions import db
 from allies.reminders.operations import reminders_for_agreement, run_sweep
 from allies.staff.models import StaffUser
 from allies.timeutil import alliance_today
-from tests.fixtures import Factory
+from tests.fixtures import Factory, start_for_end
 
 GRACE = 30
-
-
-def start_for_end(end: date) -> date:
-    """A start date whose term ends on ``end`` (search around two years before)."""
-    guess = end - timedelta(days=730)
-    for shift in range(-3, 4):
-        start = guess + timedelta(days=shift)
-        if term_end(start) == end:
-            return start
-    raise AssertionError(f"no term ends on {end}")
 
 
 def _has_start(end: date) -> bool:
