@@ -13,6 +13,7 @@ from allies.mail.models import OutboxMessage  # noqa: F401
 from allies.organizations.models import (  # noqa: F401
     Contact,
     Organization,
+    OrganizationNote,
     OrganizationType,
     SignInLink,
 )

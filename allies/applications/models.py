@@ -116,6 +116,8 @@ class Endorsement(db.Model):
     ip: Mapped[str | None] = mapped_column(String(64))
     # Set when staff record a signed paper agreement on the Ally's behalf.
     recorded_by_id: Mapped[int | None] = mapped_column(db.ForeignKey("staff_user.id"))
+    # Made before the alliance used Allies (a roster import): signed_at is the import time.
+    before_allies: Mapped[bool] = mapped_column(default=False)
 
     application = relationship("Application", back_populates="endorsement")
     mission_version = relationship("StatementVersion", foreign_keys=[mission_version_id])

@@ -1,6 +1,6 @@
 """Organizations (the Ally's public profile), their types and their contacts."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
@@ -40,6 +40,9 @@ class Organization(db.Model):
     country: Mapped[str] = mapped_column(String(120), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     logo_filename: Mapped[str | None] = mapped_column(String(80))
+    # Set for Allies brought in by a roster import: their membership began before Allies held it.
+    # Otherwise "Ally since" is the year of the first term.
+    ally_since: Mapped[date | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -78,6 +81,8 @@ class Contact(db.Model):
     # Carried in the contact's session cookie: moving it signs every session out (allies/sessions.py).
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the person asked to be forgotten: name, email and phone are pseudonyms since.
+    erased_at: Mapped[datetime | None] = mapped_column(default=None)
 
     organization = relationship("Organization", back_populates="contacts")
 
@@ -91,6 +96,22 @@ class Contact(db.Model):
         if self.id is not None and email != self.email:
             self.end_sessions()
         return email
+
+
+class OrganizationNote(db.Model):
+    """A staff-only note on an organization: dated, signed, never shown publicly."""
+
+    __tablename__ = "organization_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(db.ForeignKey("organization.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(db.ForeignKey("staff_user.id"))
+    author: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organization = relationship("Organization")
+    staff = relationship("StaffUser")
 
 
 class SignInLink(db.Model):

@@ -61,7 +61,7 @@ class AuditEvent(db.Model):
     __table_args__ = (Index("ix_audit_event_subject", "subject_type", "subject_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     staff_id: Mapped[int | None] = mapped_column(db.ForeignKey("staff_user.id"))
     actor: Mapped[str] = mapped_column(String(300))
     subject_type: Mapped[str] = mapped_column(String(40))
@@ -71,6 +71,8 @@ class AuditEvent(db.Model):
     to_state: Mapped[str | None] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(Text, default="")
     ip: Mapped[str | None] = mapped_column(String(64))
+    # An edit's changed fields: {field: [before, after]}.
+    changes: Mapped[dict | None] = mapped_column(db.JSON(none_as_null=True), default=None)
 
     staff = db.relationship("StaffUser")
 
