@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
@@ -13,18 +14,29 @@ INSTANCE_DIR := $(or $(ALLIES_INSTANCE_PATH),instance)
 
 install: $(STAMP)
 
-# axe-core (accessibility checks in the browser tests) comes from npm.
-install-test: install $(NODE_STAMP)
+# The test tools (pytest, playwright, ruff…) and axe-core (accessibility checks in the browser
+# tests, from npm) come only with `make test`.
+install-test: install $(TEST_STAMP) $(NODE_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# The app runs from this folder (wsgi.py), so only its pinned dependencies are installed, read
+# from pyproject.toml; the project itself is not installed into the environment.
+DEPENDENCIES = $(BIN)/python -c 'import sys, tomllib; project = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(project["optional-dependencies"][sys.argv[1]] if sys.argv[1:] else project["dependencies"]))'
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(DEPENDENCIES) > $(VENV)/requirements.txt
+	$(BIN)/pip install --quiet -r $(VENV)/requirements.txt
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP) pyproject.toml
+	$(DEPENDENCIES) test > $(VENV)/requirements-test.txt
+	$(BIN)/pip install --quiet -r $(VENV)/requirements-test.txt
+	touch $(TEST_STAMP)
 
 # Migrate, create the first admin (password printed once) and demo data, then serve the web app
 # and the reminder scheduler side by side; Ctrl-C stops both. The address it serves at is
@@ -44,11 +56,11 @@ record-base-url:
 	@mkdir -p "$(INSTANCE_DIR)"
 	@printf '%s\n' "$(or $(ALLIES_PUBLIC_BASE_URL),http://$(HOST):$(PORT))" > "$(INSTANCE_DIR)/public_base_url"
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check allies jobs tests bench wsgi.py
 	$(BIN)/ruff format --check allies jobs tests bench wsgi.py
 
-format: install
+format: install-test
 	$(BIN)/ruff format allies jobs tests bench wsgi.py
 	$(BIN)/ruff check --fix allies jobs tests bench wsgi.py
 
