@@ -116,6 +116,7 @@ def check_deploy_command():
 def init_app(app) -> None:
     """Register every command on ``app``."""
     from allies.mail.cli import outbox_group
+    from allies.organizations.cli import allies_group
     from allies.reminders.cli import reminders_group
     from jobs.scheduler import scheduler_command
 
@@ -126,6 +127,7 @@ def init_app(app) -> None:
         check_deploy_command,
         outbox_group,
         reminders_group,
+        allies_group,
         scheduler_command,
     ):
         app.cli.add_command(command)

@@ -40,6 +40,7 @@ from allies.reminders.schedule import (
     STAFF_DIGEST,
     days_before_end,
     digest_is_due,
+    due_dates,
     end_date_ranges,
     is_renewal_prompt,
     latest_due,
@@ -575,3 +576,29 @@ def reminders_for_organization(organization_id: int) -> list[Reminder]:
             .order_by(Reminder.due_on, Reminder.id)
         )
     )
+
+
+def skip_reminders_already_due(
+    agreement: Agreement, today: date, settings: dict | None = None
+) -> list[Reminder]:
+    """Record the reminders of ``agreement`` that fell due by ``today`` as handled, unsent.
+
+    For a term that began before Allies held it (a roster import): the Ally heard about those
+    dates from the alliance already, so no sweep, even one catching up after downtime, may send
+    them. Each is a ``reminder`` row with no outbox message: the unique (agreement, kind) pair
+    keeps the sweep from queuing that kind, and the sweep never sends a reminder earlier than
+    one an agreement already has. The next reminder to fall due is sent as usual. Stages the
+    rows; the caller commits. ``settings`` (all_settings()) saves a query per agreement.
+    """
+    settings = settings if settings is not None else all_settings()
+    offsets = normalize_offsets(settings["reminder_offsets"])
+    grace_days = int(settings["grace_days"])
+    if agreement.id is None:
+        db.session.flush()
+    skipped = [
+        Reminder(agreement_id=agreement.id, kind=kind, due_on=due_on, queued_at=utcnow())
+        for kind, due_on in due_dates(agreement.end_date, grace_days, offsets)
+        if due_on <= today
+    ]
+    db.session.add_all(skipped)
+    return skipped
