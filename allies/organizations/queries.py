@@ -21,14 +21,21 @@ class ListedAlly:
     """A current Ally as the public pages show it."""
 
     org: Organization
-    since: int | None  # the year of its first term
+    since: int | None  # "Ally since": the year of ally_since when set, else of its first term
     renewing: bool  # past the end of its term, in grace: "renewal in progress"
 
 
-def _listed_facts(org_ids: list[int], today: date, grace_days: int) -> dict[int, tuple]:
-    """For each organization: (first start year, whether it is renewing, in grace)."""
-    if not org_ids:
+def _listed_facts(
+    organizations: list[Organization], today: date, grace_days: int
+) -> dict[int, tuple]:
+    """For each organization: ("Ally since" year, whether it is renewing, in grace).
+
+    "Ally since" is ``organization.ally_since`` when set (an Ally imported with its history),
+    else the year of its first term.
+    """
+    if not organizations:
         return {}
+    org_ids = [org.id for org in organizations]
     first = dict(
         db.session.execute(
             db.select(Agreement.organization_id, func.min(Agreement.start_date))
@@ -43,10 +50,13 @@ def _listed_facts(org_ids: list[int], today: date, grace_days: int) -> dict[int,
             )
         )
     )
-    return {
-        org_id: (first[org_id].year if org_id in first else None, org_id in renewing)
-        for org_id in org_ids
-    }
+    return {org.id: (_since(org, first.get(org.id)), org.id in renewing) for org in organizations}
+
+
+def _since(organization: Organization, first_start: date | None) -> int | None:
+    if organization.ally_since is not None:
+        return organization.ally_since.year
+    return first_start.year if first_start is not None else None
 
 
 def current_allies(
@@ -66,7 +76,7 @@ def current_allies(
         escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(func.lower(Organization.name).like(f"%{escaped}%", escape="\\"))
     organizations = list(db.session.scalars(query))
-    facts = _listed_facts([org.id for org in organizations], today, grace_days)
+    facts = _listed_facts(organizations, today, grace_days)
     return [ListedAlly(org, *facts[org.id]) for org in organizations]
 
 
@@ -80,7 +90,7 @@ def current_ally(slug: str, today: date, grace_days: int) -> ListedAlly | None:
     if organization is None:
         return None
     return ListedAlly(
-        organization, *_listed_facts([organization.id], today, grace_days)[organization.id]
+        organization, *_listed_facts([organization], today, grace_days)[organization.id]
     )
 
 
