@@ -115,6 +115,7 @@ def check_deploy_command():
 
 def init_app(app) -> None:
     """Register every command on ``app``."""
+    from allies.backup_cli import backup_command, restore_command
     from allies.mail.cli import outbox_group
     from allies.organizations.cli import allies_group
     from allies.reminders.cli import reminders_group
@@ -129,6 +130,8 @@ def init_app(app) -> None:
         reminders_group,
         allies_group,
         scheduler_command,
+        backup_command,
+        restore_command,
     ):
         app.cli.add_command(command)
 
