@@ -4,8 +4,12 @@ The organization is what this page serves, so it lives here; the agreement actio
 (terminate, renew on paper) are routes of the agreements domain that re-render it on an error.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from wtforms import BooleanField, TextAreaField
+from wtforms.validators import InputRequired, Length
 
 from allies.agreements.queries import agreements_of
 from allies.agreements.standing import term_in_force, verdicts
@@ -13,10 +17,19 @@ from allies.applications.queries import applications_of
 from allies.applications.statements import current_statements
 from allies.errors import OperationError
 from allies.extensions import db
+from allies.forms import BaseForm
 from allies.organizations.forms import ContactForm, ProfileForm
 from allies.organizations.models import Contact, Organization
 from allies.organizations.operations import add_contact, remove_contact, remove_logo, update_profile
-from allies.staff.access import staff_required
+from allies.organizations.personal_data import (
+    erase_contact,
+    erasure_warnings,
+    personal_data,
+    pseudonym_email,
+    pseudonym_name,
+    record_personal_data_download,
+)
+from allies.staff.access import admin_required, staff_required
 from allies.staff.audit import history_of_all
 from allies.timeutil import alliance_today
 
@@ -123,4 +136,83 @@ def contact_remove(organization_id: int, contact_id: int):
         flash(str(exc), "error")
     else:
         flash("Contact removed.", "success")
+    return redirect(url_for(".detail", organization_id=organization_id))
+
+
+# --- a contact's personal data (admins) -------------------------------------------------------
+
+
+class EraseContactForm(BaseForm):
+    reason = TextAreaField(
+        "Why is this contact erased?",
+        validators=[InputRequired("Say why, for the audit log."), Length(max=2000)],
+    )
+    confirm = BooleanField(
+        "I understand that this cannot be undone",
+        validators=[InputRequired("Tick the box to confirm.")],
+    )
+
+
+def contact_or_404(organization_id: int, contact_id: int) -> Contact:
+    """The organization's contact, or a 404."""
+    contact = db.session.get(Contact, contact_id)
+    if contact is None or contact.organization_id != organization_id:
+        abort(404)
+    return contact
+
+
+@bp.get("/<int:organization_id>/contacts/<int:contact_id>/data.json")
+@admin_required
+def contact_data(organization_id: int, contact_id: int):
+    """Everything Allies holds about one contact, as a JSON download (audited)."""
+    contact = contact_or_404(organization_id, contact_id)
+    data = personal_data(contact)
+    record_personal_data_download(contact, staff=current_user, ip=request.remote_addr)
+    filename = f"contact-{contact_id}-personal-data-{alliance_today().isoformat()}.json"
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2, default=str),
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _render_erase(contact: Contact, form: EraseContactForm, status: int = 200):
+    return (
+        render_template(
+            "organizations/erase_contact.html",
+            org=contact.organization,
+            contact=contact,
+            form=form,
+            warnings=erasure_warnings(contact, alliance_today()),
+            new_name=pseudonym_name(contact),
+            new_email=pseudonym_email(contact),
+        ),
+        status,
+    )
+
+
+@bp.route("/<int:organization_id>/contacts/<int:contact_id>/erase", methods=["GET", "POST"])
+@admin_required
+def contact_erase(organization_id: int, contact_id: int):
+    """Erase a contact who asked: the consequences first, then (POST) the erasure."""
+    contact = contact_or_404(organization_id, contact_id)
+    if contact.erased_at is not None:
+        flash("This contact was erased already.", "error")
+        return redirect(url_for(".detail", organization_id=organization_id))
+    form = EraseContactForm()
+    if not form.validate_on_submit():
+        return _render_erase(contact, form, 400 if form.is_submitted() else 200)
+    try:
+        erasure = erase_contact(
+            contact, staff=current_user, reason=form.reason.data, ip=request.remote_addr
+        )
+    except OperationError as exc:
+        flash(str(exc), "error")
+        return _render_erase(contact, form, 409)
+    flash(f"Contact erased: now \u201c{erasure.pseudonym}\u201d everywhere.", "success")
+    if erasure.file_errors:
+        flash(
+            "Some delivered email files could not be rewritten: " + "; ".join(erasure.file_errors),
+            "error",
+        )
     return redirect(url_for(".detail", organization_id=organization_id))
