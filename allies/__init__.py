@@ -51,6 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from allies.mail.views import bp as mail_bp
     from allies.organizations.staff_views import bp as ally_admin_bp
     from allies.organizations.views import bp as organizations_bp
+    from allies.staff.audit_views import bp as audit_bp
     from allies.staff.views import bp as staff_bp
 
     for blueprint in (
@@ -62,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         conferences_bp,
         mail_bp,
         staff_bp,
+        audit_bp,
     ):
         app.register_blueprint(blueprint)
 

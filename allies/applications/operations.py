@@ -219,15 +219,16 @@ def update_application(
     if application.kind == ApplicationKind.RENEWAL:
         # A renewal's profile goes public only when staff approve it.
         _propose_profile(application, profile)
+        changes = {}
     else:
-        apply_profile(organization, profile)
+        changes = apply_profile(organization, profile)
     application.support_statement = support_statement.strip()
     if application.kind == ApplicationKind.NEW:
         duplicate, reason = find_possible_duplicate(
             organization.name, organization.website, exclude_id=organization.id
         )
         application.duplicate_of, application.duplicate_reason = duplicate, reason
-    record_event(application, "updated", actor=f"applicant {contact.email}")
+    record_event(application, "updated", actor=f"applicant {contact.email}", changes=changes)
     db.session.commit()
 
 
@@ -404,7 +405,13 @@ def approve_application(
             application.renews_agreement, approved_on=today, staff=staff, application=application
         )
         if application.proposed_profile:
-            apply_profile(application.organization, application.proposed_profile)
+            record_event(
+                application.organization,
+                "profile_updated",
+                staff=staff,
+                reason="changes sent with the renewal, published on approval",
+                changes=apply_profile(application.organization, application.proposed_profile),
+            )
     else:
         agreement = start_agreement(
             application.organization, start or today, staff=staff, application=application

@@ -17,8 +17,15 @@ from allies.staff.audit import record_event
 PROFILE_FIELDS = ("name", "website", "type_id", "city", "region", "country", "description")
 
 
-def apply_profile(organization: Organization, profile: dict) -> None:
-    """Stage profile changes (a new logo only when one was given); the caller commits."""
+def apply_profile(organization: Organization, profile: dict) -> dict:
+    """Stage profile changes (a new logo only when one was given); the caller commits.
+
+    Returns what changed, ``{field: [before, after]}``, for the audit event (a logo by file name).
+    """
+    changed = {
+        field: [getattr(organization, field), after]
+        for field, after in profile_changes(organization, profile).items()
+    }
     for field in PROFILE_FIELDS:
         if field in profile:
             setattr(organization, field, profile[field])
@@ -26,6 +33,7 @@ def apply_profile(organization: Organization, profile: dict) -> None:
         organization.logo_filename = profile["logo_filename"]
     organization.normalized_name = normalize_name(organization.name)
     organization.website_domain = website_domain(organization.website)
+    return changed
 
 
 def profile_changes(organization: Organization, profile: dict) -> dict:
@@ -41,16 +49,17 @@ def profile_changes(organization: Organization, profile: dict) -> dict:
 
 
 def update_profile(organization: Organization, profile: dict, *, actor: str, staff=None) -> None:
-    """Change the public profile. Commits."""
-    apply_profile(organization, profile)
-    record_event(organization, "profile_updated", staff=staff, actor=actor)
+    """Change the public profile; the audit event records each changed field. Commits."""
+    changes = apply_profile(organization, profile)
+    record_event(organization, "profile_updated", staff=staff, actor=actor, changes=changes)
     db.session.commit()
 
 
 def remove_logo(organization: Organization, *, staff) -> None:
     """Take the logo off the public profile. Commits."""
+    changes = {"logo_filename": [organization.logo_filename, None]}
     organization.logo_filename = None
-    record_event(organization, "logo_removed", staff=staff)
+    record_event(organization, "logo_removed", staff=staff, changes=changes)
     db.session.commit()
 
 

@@ -125,6 +125,7 @@ def save_settings(values: dict, *, staff) -> None:
                 from_state=str(before.get(key))[:40],
                 to_state=str(value)[:40],
                 reason=key,
+                changes={key: [before.get(key), value]},
             )
     db.session.commit()
 
@@ -143,13 +144,18 @@ def add_organization_type(name: str, *, staff):
     position = db.session.scalar(db.select(db.func.max(OrganizationType.position))) or 0
     org_type = OrganizationType(name=name, position=position + 1)
     db.session.add(org_type)
-    record_event(org_type, "type_added", staff=staff, to_state=name[:40])
+    record_event(
+        org_type, "type_added", staff=staff, to_state=name[:40], changes={"name": [None, name]}
+    )
     db.session.commit()
     return org_type
 
 
 def set_organization_type_enabled(org_type, enabled: bool, *, staff) -> None:
     """Hide a type from the form (Allies keep it) or show it again. Commits."""
+    changes = {"is_enabled": [org_type.is_enabled, enabled]}
     org_type.is_enabled = enabled
-    record_event(org_type, "type_enabled" if enabled else "type_disabled", staff=staff)
+    record_event(
+        org_type, "type_enabled" if enabled else "type_disabled", staff=staff, changes=changes
+    )
     db.session.commit()
