@@ -167,7 +167,16 @@ def _libpq(url: sa.engine.URL) -> tuple[str, dict[str, str]]:
     env.pop("PGPASSWORD", None)
     if url.password is not None:
         env["PGPASSWORD"] = str(url.password)
-    uri = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    # URL.set(password=None) would keep the password: build the URL anew without it.
+    without_password = sa.engine.URL.create(
+        "postgresql",
+        username=url.username,
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+    uri = without_password.render_as_string(hide_password=False)
     return uri, env
 
 
