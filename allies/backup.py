@@ -308,7 +308,12 @@ def backup(path, *, force: bool = False) -> BackupResult:
     if not path.parent.is_dir():
         raise BackupError(f"The folder {path.parent} does not exist.")
     kind = database_kind()
-    folder = Path(current_app.config["UPLOAD_FOLDER"])
+    folder = Path(current_app.config["UPLOAD_FOLDER"]).absolute()
+    if path.parent.resolve().is_relative_to(folder.resolve()):
+        raise BackupError(
+            f"Write the archive outside the upload folder {folder}: it would be backed up "
+            "inside the next archive."
+        )
     db.session.remove()  # nothing of this process's session is in the copy
 
     try:
@@ -523,7 +528,8 @@ def _refuse_unless_empty(kind: str, folder: Path) -> None:
     if tables:
         shown = ", ".join(tables[:5]) + (" …" if len(tables) > 5 else "")
         raise BackupError(
-            f"The target database {where} is not empty (it has {len(tables)} tables, views or sequences: {shown}). "
+            f"The target database {where} is not empty (it has {len(tables)} tables, views "
+            f"or sequences: {shown}). "
             "Restore only into an empty database: create a new one (PostgreSQL: createdb; "
             "SQLite: a new file in DATABASE_URL or an empty instance folder) and run restore "
             "again. Nothing was changed."

@@ -436,6 +436,11 @@ def test_backup_while_another_connection_writes_is_consistent(sqlite_source, tmp
         )
 
 
-def test_backup_refuses_a_missing_folder_and_says_why(sqlite_source, tmp_path):
-    with sqlite_source.app_context(), pytest.raises(BackupError, match="does not exist"):
-        backup(tmp_path / "no-such-folder" / "backup.tar.gz")
+def test_backup_refuses_a_missing_folder_or_the_upload_folder(sqlite_source, tmp_path):
+    with sqlite_source.app_context():
+        with pytest.raises(BackupError, match="does not exist"):
+            backup(tmp_path / "no-such-folder" / "backup.tar.gz")
+        uploads = Path(sqlite_source.config["UPLOAD_FOLDER"])
+        with pytest.raises(BackupError, match="outside the upload folder"):
+            backup(uploads / "backup.tar.gz")
+        assert len(list(uploads.iterdir())) == 1  # the logo, nothing else
