@@ -52,6 +52,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from allies.organizations.staff_views import bp as ally_admin_bp
     from allies.organizations.views import bp as organizations_bp
     from allies.staff.audit_views import bp as audit_bp
+    from allies.staff.export_views import bp as exports_bp
     from allies.staff.views import bp as staff_bp
 
     for blueprint in (
@@ -64,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         mail_bp,
         staff_bp,
         audit_bp,
+        exports_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -1,9 +1,6 @@
 """Staff pages for Allies: every organization with its standing, and the actions on a term."""
 
-import csv
-import io
-
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import DateField, TextAreaField
@@ -21,12 +18,14 @@ from allies.agreements.standing import (
 from allies.applications.forms import StaffRenewalForm
 from allies.applications.operations import submit_renewal
 from allies.applications.statements import current_statements
+from allies.csv_export import csv_response
 from allies.errors import OperationError
 from allies.extensions import db
 from allies.forms import BaseForm
 from allies.organizations.models import Organization
 from allies.organizations.staff_views import render_ally_page
 from allies.staff.access import staff_required
+from allies.staff.exports import ALLIES_HEADER, allies_table, export_filename, record_download
 from allies.timeutil import alliance_today, local_date_to_utc
 
 bp = Blueprint("agreements", __name__, url_prefix="/staff/allies")
@@ -103,64 +102,19 @@ def index():
     )
 
 
-def _csv_cell(value) -> str:
-    """Neutralise spreadsheet formulas: a cell starting with = + - @ (or tab/CR) gets a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @bp.get("/export.csv")
 @staff_required
 def export_csv():
-    """All Allies as CSV, formula-safe, with the same filters as the list."""
+    """All Allies as CSV (see allies/csv_export.py), with the same filters as the list; audited."""
     today = alliance_today()
     wanted, ending = _filters()
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        [
-            "name",
-            "website",
-            "type",
-            "city",
-            "region",
-            "country",
-            "status",
-            "term_start",
-            "term_end",
-            "standing",
-            "primary_contact",
-            "primary_email",
-        ]
-    )
-    for org, entry in _rows(today, ending_within=ending):
-        if wanted and entry.status != wanted:
-            continue
-        contact = org.contact_for("primary")
-        writer.writerow(
-            [
-                _csv_cell(v)
-                for v in (
-                    org.name,
-                    org.website,
-                    org.type.name if org.type else "",
-                    org.city,
-                    org.region,
-                    org.country,
-                    entry.status,
-                    entry.start,
-                    entry.end,
-                    entry.summary,
-                    contact.name if contact else "",
-                    contact.email if contact else "",
-                )
-            ]
-        )
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f"attachment; filename=allies-{today}.csv"},
-    )
+    filename = export_filename("allies", today)
+    # Audited (and committed) first: a commit after the query would expire the rows it loaded.
+    record_download("allies", filename, staff=current_user, ip=request.remote_addr)
+    rows = [
+        row for row in _rows(today, ending_within=ending) if not wanted or row[1].status == wanted
+    ]
+    return csv_response(ALLIES_HEADER, allies_table(rows), filename)
 
 
 def _agreement_or_404(organization_id: int, agreement_id: int) -> Agreement:

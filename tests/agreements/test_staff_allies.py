@@ -48,7 +48,7 @@ def test_a_term_renewed_early_reads_renewed_with_the_new_dates(app, client, auth
         "Plain Expiring"
     ]
 
-    exported = client.get("/staff/allies/export.csv").get_data(as_text=True)
+    exported = client.get("/staff/allies/export.csv").get_data().decode("utf-8-sig")  # BOM
     by_name = {row["name"]: row for row in csv.DictReader(io.StringIO(exported))}
     assert by_name["Early Renewer"]["status"] == "renewed"
     assert (by_name["Early Renewer"]["term_start"], by_name["Early Renewer"]["term_end"]) == (
