@@ -144,8 +144,9 @@ def contact_remove(organization_id: int, contact_id: int):
 
 class EraseContactForm(BaseForm):
     reason = TextAreaField(
-        "Why is this contact erased?",
-        validators=[InputRequired("Say why, for the audit log."), Length(max=2000)],
+        "Reason",
+        description="Why, for the audit log (their name and email are replaced in it too).",
+        validators=[InputRequired("Give a reason for the audit log."), Length(max=2000)],
     )
     confirm = BooleanField(
         "I understand that this cannot be undone",

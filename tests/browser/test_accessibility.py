@@ -6,6 +6,7 @@ Content-Security-Policy forbids inline scripts, so these contexts bypass it to i
 """
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,6 +60,20 @@ def _renew_with_errors(page, site):
     expect(page.locator("#error-summary")).to_be_visible()
 
 
+def _erase_contact(submit: bool):
+    """The confirmation page for erasing the Ally's primary contact (with errors if ``submit``)."""
+
+    def visit(page, site):
+        page.goto(f"/staff/allies/{site.organization_id}")
+        page.get_by_role("link", name=re.compile(r"^Erase…")).first.click()
+        page.get_by_role("heading", name=re.compile(r"^Erase ")).first.wait_for()
+        if submit:
+            page.get_by_role("button", name=re.compile(r"^Erase ")).click()
+            expect(page.locator("#error-summary")).to_be_visible()
+
+    return visit
+
+
 # name: (who is signed in, how to reach the page)
 PAGES = {
     "home": ("public", _go("/")),
@@ -95,6 +110,9 @@ PAGES = {
     "staff-texts": ("staff", _go("/staff/texts")),
     "staff-users": ("staff", _go("/staff/users")),
     "staff-types": ("staff", _go("/staff/types")),
+    "staff-export": ("staff", _go("/staff/export")),
+    "staff-erase-contact": ("staff", _erase_contact(submit=False)),
+    "staff-erase-contact-errors": ("staff", _erase_contact(submit=True)),
 }
 
 
@@ -122,6 +140,7 @@ def describe(violations: list[dict]) -> str:
 
 # At a phone's width too, where wide tables scroll inside their own box and headers wrap.
 PHONE_PAGES = ("home", "allies", "ally", "conferences", "apply-errors", "staff-dashboard")
+PHONE_PAGES += ("staff-export", "staff-erase-contact")
 CASES = [pytest.param(name, None, id=name) for name in PAGES] + [
     pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375") for name in PHONE_PAGES
 ]

@@ -267,7 +267,7 @@ def test_erasure_needs_csrf_a_reason_and_the_confirmation(app, client, auth, fac
         token = csrf_token_from(page)
         missing = client.post(url, data={"csrf_token": token, "reason": "", "confirm": ""})
         assert missing.status_code == 400
-        assert "Say why" in missing.get_data(as_text=True)
+        assert "Give a reason" in missing.get_data(as_text=True)
         with app.app_context():
             assert db.session.get(Contact, ids["contact"]).erased_at is None
         done = client.post(url, data={"csrf_token": token, "reason": "asked", "confirm": "y"})
