@@ -53,6 +53,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from allies.organizations.views import bp as organizations_bp
     from allies.staff.audit_views import bp as audit_bp
     from allies.staff.export_views import bp as exports_bp
+    from allies.staff.search_views import bp as search_bp
     from allies.staff.views import bp as staff_bp
 
     for blueprint in (
@@ -64,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         conferences_bp,
         mail_bp,
         staff_bp,
+        search_bp,
         audit_bp,
         exports_bp,
     ):

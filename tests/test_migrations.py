@@ -25,6 +25,9 @@ def _empty_database(kind: str, tmp_path) -> str:
     return server.rsplit("/", 1)[0] + "/allies_migrations"
 
 
+# SQLite cannot reflect expression indexes: staff search's PostgreSQL-only indexes (ddl_if) are
+# compared on PostgreSQL and skipped on SQLite, with this warning.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_migrations_from_empty_match_the_models(kind, tmp_path):
     url = _empty_database(kind, tmp_path)

@@ -6,6 +6,7 @@ from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from allies.extensions import db
+from allies.staff.search_documents import CONTACT_DOCUMENT, ORGANIZATION_DOCUMENT, search_index
 from allies.timeutil import utcnow
 
 CONTACT_ROLES = ("primary", "signatory", "communications")
@@ -27,6 +28,8 @@ class Organization(db.Model):
     """An organization that applied or is an Ally; these fields are its public profile."""
 
     __tablename__ = "organization"
+    # Staff search's full-text document (PostgreSQL only; see allies/staff/search_documents.py).
+    __table_args__ = (search_index("ix_organization_search", ORGANIZATION_DOCUMENT),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(140), unique=True)
@@ -69,6 +72,7 @@ class Contact(db.Model):
     """A person at an organization; never shown publicly."""
 
     __tablename__ = "contact"
+    __table_args__ = (search_index("ix_contact_search", CONTACT_DOCUMENT),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(db.ForeignKey("organization.id"), index=True)
