@@ -1,10 +1,12 @@
-"""First-run defaults: organization types, the first texts, the conference archive, one admin."""
+"""First-run defaults: organization types, the first texts, one admin.
+
+The sister consortium's conference archive is demo data (allies/demo.py).
+"""
 
 import secrets
 
 from allies.applications.models import STATEMENT_KINDS
 from allies.applications.statements import current_statements, save_statement
-from allies.conferences.models import Conference
 from allies.extensions import db
 from allies.organizations.models import OrganizationType
 from allies.staff.models import StaffUser
@@ -38,45 +40,12 @@ FIRST_TEXTS = {
     ),
 }
 
-# From the sister consortium's history of conferences.
-CONFERENCES = (
-    (2016, "Reimagining Social Medicine", "Minneapolis, MN, USA", "800+"),
-    (
-        2017,
-        "Beyond Reimagining: Accelerating Praxis, Social Medicine in Practice",
-        "Chicago, IL, USA",
-        "450+",
-    ),
-    (
-        2018,
-        "Sharing Strategies for Health Equity: Social Medicine in Action",
-        "Churchrock, NM, USA",
-        "400+",
-    ),
-    (
-        2019,
-        "Sustaining the Global Struggle for Health Equity Locally: Building Across Difference",
-        "Jaltenengo de la Paz, Chiapas, Mexico",
-        "500+",
-    ),
-    (
-        2020,
-        "Global Social Medicine Summit: Building Community, Critical Consciousness and a "
-        "Movement for Health Equity",
-        "Virtual",
-        "500+",
-    ),
-)
-
 
 def ensure_defaults() -> None:
-    """Create the default types, texts and conference archive where none exist. Commits."""
+    """Create the default types and texts where none exist. Commits."""
     if db.session.scalar(db.select(db.func.count(OrganizationType.id))) == 0:
         for position, name in enumerate(DEFAULT_TYPES):
             db.session.add(OrganizationType(name=name, position=position))
-    if db.session.scalar(db.select(db.func.count(Conference.id))) == 0:
-        for year, theme, place, attendance in CONFERENCES:
-            db.session.add(Conference(year=year, theme=theme, place=place, attendance=attendance))
     from allies.cache import ContentVersion
 
     if db.session.get(ContentVersion, 1) is None:

@@ -3,13 +3,14 @@
 Names and sites come from the alliance's own Allies page; the descriptions are our own.
 """
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from dateutil.relativedelta import relativedelta
 
 from allies.agreements.operations import renew_agreement, start_agreement
 from allies.applications.models import Application, ApplicationState, Endorsement
 from allies.applications.statements import current_statements
+from allies.conferences.models import Conference
 from allies.extensions import db
 from allies.organizations.models import Contact, Organization, OrganizationType
 from allies.organizations.profile import normalize_name, unique_slug, website_domain
@@ -119,6 +120,46 @@ DEMO_APPLICANT = (
 )
 
 
+# The sister consortium's conferences (seeds/000_…): year, theme, place, attendance. Only the
+# year is known, so they are "year only".
+DEMO_CONFERENCES = (
+    (2016, "Reimagining Social Medicine", "Minneapolis, MN, USA", "800+"),
+    (
+        2017,
+        "Beyond Reimagining: Accelerating Praxis, Social Medicine in Practice",
+        "Chicago, IL, USA",
+        "450+",
+    ),
+    (
+        2018,
+        "Sharing Strategies for Health Equity: Social Medicine in Action",
+        "Churchrock, NM, USA",
+        "400+",
+    ),
+    (
+        2019,
+        "Sustaining the Global Struggle for Health Equity Locally: Building Across Difference",
+        "Jaltenengo de la Paz, Chiapas, Mexico",
+        "500+",
+    ),
+    (
+        2020,
+        "Global Social Medicine Summit: Building Community, Critical Consciousness and a "
+        "Movement for Health Equity",
+        "Virtual",
+        "500+",
+    ),
+)
+
+# One upcoming conference, with real dates a few months ahead of the demo's today.
+DEMO_UPCOMING_CONFERENCE = (
+    "Organizing for Health Equity: Allies in Practice",
+    "Albuquerque, NM, USA",
+    "Three days of plenaries, workshops and site visits on organizing with communities for "
+    "health equity. Allies are recognised at the opening plenary.",
+)
+
+
 def demo_is_loaded() -> bool:
     """Whether the demo organizations are already present."""
     return (
@@ -193,6 +234,35 @@ def _days_ago(today, days):
     return datetime.combine(today - timedelta(days=days), datetime.min.time()).replace(hour=15)
 
 
+def _demo_conferences(today) -> None:
+    """The five past conferences (year only) and one upcoming, each unless already present."""
+    known = set(db.session.scalars(db.select(Conference.title)))
+    for year, title, place, attendance in DEMO_CONFERENCES:
+        if title not in known:
+            db.session.add(
+                Conference(
+                    title=title,
+                    place=place,
+                    attendance=attendance,
+                    start_date=date(year, 1, 1),
+                    end_date=date(year, 12, 31),
+                    dates_year_only=True,
+                )
+            )
+    title, place, description = DEMO_UPCOMING_CONFERENCE
+    if title not in known:
+        start = today + relativedelta(months=4)
+        db.session.add(
+            Conference(
+                title=title,
+                place=place,
+                description=description,
+                start_date=start,
+                end_date=start + timedelta(days=2),
+            )
+        )
+
+
 def load_demo() -> str:
     """Create the demo Allies and one pending application. Commits; returns a summary line."""
     today = alliance_today()
@@ -212,5 +282,9 @@ def load_demo() -> str:
                 agreement, approved_on=agreement.end_date - timedelta(days=20), staff=None
             )
     _application(_organization(*DEMO_APPLICANT), ApplicationState.SUBMITTED, 3)
+    _demo_conferences(today)
     db.session.commit()
-    return f"Loaded demo data: {len(DEMO_ALLIES)} organizations with agreements, 1 pending application."
+    return (
+        f"Loaded demo data: {len(DEMO_ALLIES)} organizations with agreements, 1 pending "
+        f"application, {len(DEMO_CONFERENCES) + 1} conferences."
+    )

@@ -12,6 +12,7 @@ from markupsafe import Markup
 
 from allies.applications.statements import current_statements
 from allies.cache import cached, whole_page_cached
+from allies.conferences.queries import recognised_at
 from allies.inputs import int_arg
 from allies.mail.outbox import public_url
 from allies.organizations.profile import logo_path
@@ -141,12 +142,21 @@ def ally(slug: str):
     today = alliance_today()
 
     def make():
-        ally = current_ally(slug, today, site_settings()["grace_days"])
+        grace = site_settings()["grace_days"]
+        ally = current_ally(slug, today, grace)
         if ally is None:
             return None
         organization = ally.org
+        recognised = recognised_at(organization.id, today, grace)
         return (
-            Markup(render_template("organizations/_ally_page.html", ally=ally, org=organization)),
+            Markup(
+                render_template(
+                    "organizations/_ally_page.html",
+                    ally=ally,
+                    org=organization,
+                    recognised_at=recognised,
+                )
+            ),
             organization.name,
             organization.description,
         )
