@@ -32,6 +32,7 @@ from allies.applications.operations import (
 from allies.applications.statements import changes_since, current_statements
 from allies.errors import OperationError
 from allies.extensions import db, limiter
+from allies.organizations.notes import NoteForm, add_note, notes_of
 from allies.staff.access import staff_required
 from allies.staff.audit import history_of
 from allies.timeutil import alliance_today
@@ -182,6 +183,23 @@ def question(application_id: int):
     return done or _review_with_errors(application, question_form=form)
 
 
+@bp.post("/staff/applications/<int:application_id>/notes")
+@staff_required
+def note_add(application_id: int):
+    """Add a staff note to the applicant organization, from its application."""
+    application = _application_or_404(application_id)
+    form = NoteForm(prefix="note")
+    if form.validate_on_submit():
+        try:
+            add_note(application.organization, form.body.data, staff=current_user)
+        except OperationError as exc:
+            form.body.errors.append(str(exc))
+        else:
+            flash("Note added.", "success")
+            return redirect(url_for(".review", application_id=application_id, _anchor="notes"))
+    return _review_with_errors(application, note_form=form)
+
+
 def _review_with_errors(application: Application, **forms):
     """Re-render the review page keeping what staff typed in the failed form."""
     return _render_review(application, status=400, **forms)
@@ -193,6 +211,7 @@ def _render_review(application: Application, status: int = 200, **forms):
         "approve_form": ApproveForm(formdata=None, start_date=today),
         "decline_form": DeclineForm(formdata=None),
         "question_form": QuestionForm(formdata=None),
+        "note_form": NoteForm(formdata=None, prefix="note"),
         **forms,
     }
     return (
@@ -200,6 +219,7 @@ def _render_review(application: Application, status: int = 200, **forms):
             "applications/review.html",
             application=application,
             history=history_of(application),
+            notes=notes_of(application.organization_id),
             changes=changes_since(application.endorsement) if application.is_open else {},
             terms=verdicts(agreements_of(application.organization_id), today),
             proposed=queries.proposed_changes(application),

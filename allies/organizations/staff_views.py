@@ -20,6 +20,7 @@ from allies.extensions import db
 from allies.forms import BaseForm
 from allies.organizations.forms import ContactForm, ProfileForm
 from allies.organizations.models import Contact, Organization
+from allies.organizations.notes import NoteForm, add_note, notes_of
 from allies.organizations.operations import add_contact, remove_contact, remove_logo, update_profile
 from allies.organizations.personal_data import (
     erase_contact,
@@ -55,6 +56,7 @@ def render_ally_page(organization: Organization, status: int = 200, **forms):
         "contact_form": ContactForm(formdata=None),
         "terminate_form": TerminateForm(formdata=None, terminated_on=today),
         "renew_form": StaffRenewalForm(formdata=None, signed_on=today),
+        "note_form": NoteForm(formdata=None, prefix="note"),
     }
     context.update(forms)
     context["renew_form"].show_versions(current_statements())
@@ -70,6 +72,7 @@ def render_ally_page(organization: Organization, status: int = 200, **forms):
             applications=applications,
             reminders=reminders,
             history=history_of_all([organization, *agreements, *applications]),
+            notes=notes_of(organization.id),
             texts=current_statements(),
             today=today,
             **context,
@@ -99,6 +102,23 @@ def profile(organization_id: int):
         return redirect(url_for(".detail", organization_id=organization.id))
     form.keep_logo()
     return render_ally_page(organization, 400, profile_form=form)
+
+
+@bp.post("/<int:organization_id>/notes")
+@staff_required
+def note_add(organization_id: int):
+    """Add a staff note to the organization."""
+    organization = organization_or_404(organization_id)
+    form = NoteForm(prefix="note")
+    if form.validate_on_submit():
+        try:
+            add_note(organization, form.body.data, staff=current_user)
+        except OperationError as exc:
+            form.body.errors.append(str(exc))
+        else:
+            flash("Note added.", "success")
+            return redirect(url_for(".detail", organization_id=organization_id, _anchor="notes"))
+    return render_ally_page(organization, 400, note_form=form)
 
 
 @bp.post("/<int:organization_id>/logo/remove")

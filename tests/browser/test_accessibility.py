@@ -74,6 +74,17 @@ def _erase_contact(submit: bool):
     return visit
 
 
+def _empty_note(path):
+    """A note sent empty from the notes panel of ``path``: the message next to the field."""
+
+    def visit(page, site):
+        page.goto(path(site))
+        page.get_by_role("button", name="Add note").click()
+        expect(page.locator("#note-body-error")).to_be_visible()
+
+    return visit
+
+
 # name: (who is signed in, how to reach the page)
 PAGES = {
     "home": ("public", _go("/")),
@@ -110,6 +121,20 @@ PAGES = {
     "staff-texts": ("staff", _go("/staff/texts")),
     "staff-users": ("staff", _go("/staff/users")),
     "staff-types": ("staff", _go("/staff/types")),
+    "staff-audit": ("staff", _go("/staff/audit")),
+    "staff-audit-ally": (
+        "staff",
+        _go(lambda site: f"/staff/audit?organization={site.organization_id}"),
+    ),
+    "staff-audit-errors": ("staff", _go("/staff/audit?start=2026-02-30&end=soon&who=nobody")),
+    "staff-ally-note-errors": (
+        "staff",
+        _empty_note(lambda site: f"/staff/allies/{site.organization_id}"),
+    ),
+    "staff-review-note-errors": (
+        "staff",
+        _empty_note(lambda site: f"/staff/applications/{site.application_id}"),
+    ),
     "staff-export": ("staff", _go("/staff/export")),
     "staff-erase-contact": ("staff", _erase_contact(submit=False)),
     "staff-erase-contact-errors": ("staff", _erase_contact(submit=True)),
@@ -140,6 +165,7 @@ def describe(violations: list[dict]) -> str:
 
 # At a phone's width too, where wide tables scroll inside their own box and headers wrap.
 PHONE_PAGES = ("home", "allies", "ally", "conferences", "apply-errors", "staff-dashboard")
+PHONE_PAGES += ("staff-audit", "staff-audit-errors", "staff-ally-note-errors")
 PHONE_PAGES += ("staff-export", "staff-erase-contact")
 CASES = [pytest.param(name, None, id=name) for name in PAGES] + [
     pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375") for name in PHONE_PAGES
