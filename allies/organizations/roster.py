@@ -464,5 +464,4 @@ def _write_ally(plan: _Planned, texts, file_name: str, *, today, now, settings) 
         to_state=f"{agreement.start_date}..{agreement.end_date}",
         reason=f"From {where}; Ally since {plan.ally_since}.",
     )
-    db.session.flush()
     skip_reminders_already_due(agreement, today, settings)
