@@ -225,14 +225,24 @@ def _upload_files(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def _copy_uploads(folder: Path, staging: Path, seen: dict[str, tuple[int, int]]) -> None:
-    """Copy into ``staging`` the files of ``folder`` not yet copied as they are now."""
+    """Copy into ``staging`` the files of ``folder`` not yet copied as they are now.
+
+    A hard link where the disk allows it: logos are never rewritten once stored, so a link holds
+    the file as the database names it, costs no copy, and survives the clean-up of unused logos.
+    """
     for relative, stamp in _upload_files(folder).items():
         if seen.get(relative) == stamp:
             continue
         target = staging / relative
         target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # changed since the first pass: take it again
         try:
-            shutil.copyfile(folder / relative, target)
+            try:
+                os.link(folder / relative, target)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError):
+                    raise
+                shutil.copyfile(folder / relative, target)  # another disk, or links refused
         except FileNotFoundError:  # an unused logo removed meanwhile
             continue
         seen[relative] = stamp
