@@ -141,6 +141,47 @@ PAGES = {
 }
 
 
+# Conference pages (issue 10), reached through their links from the demo's upcoming conference.
+def _upcoming_conference(then: str | None = None):
+    def visit(page, site):
+        page.goto("/conferences")
+        page.locator("#upcoming-heading ~ .cards a").first.click()
+        page.get_by_role("heading", level=1).wait_for()
+        if then == "roll":
+            page.get_by_role("link", name=re.compile(r"^The Allies ")).click()
+            page.locator(".roll-grid").wait_for()
+
+    return visit
+
+
+def _staff_conference(then: str | None = None):
+    def visit(page, site):
+        page.goto("/staff/conferences")
+        page.locator("tbody th a").first.click()
+        page.get_by_role("heading", name="Answers").wait_for()
+        if then == "invite":
+            page.get_by_role("link", name="Invite current Allies").click()
+            page.get_by_role("heading", name="Invite current Allies").wait_for()
+
+    return visit
+
+
+PAGES.update(
+    {
+        "conference": ("public", _upcoming_conference()),
+        "conference-roll": ("public", _upcoming_conference("roll")),
+        "staff-conferences": ("staff", _go("/staff/conferences")),
+        "staff-conference": ("staff", _staff_conference()),
+        "staff-conference-invite": ("staff", _staff_conference("invite")),
+        "staff-conference-errors": (
+            "staff",
+            _submit_empty("/staff/conferences/new", "Save conference"),
+        ),
+    }
+)
+CONFERENCE_PHONE_PAGES = ("conference", "conference-roll", "staff-conference")
+
+
 def run_axe(page, axe_source) -> list[dict]:
     """Every axe-core violation on the page as it is now."""
     page.add_script_tag(path=str(axe_source))
@@ -171,6 +212,11 @@ CASES = [pytest.param(name, None, id=name) for name in PAGES] + [
     pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375") for name in PHONE_PAGES
 ]
 
+CASES += [
+    pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375")
+    for name in CONFERENCE_PHONE_PAGES
+]
+
 
 @pytest.mark.parametrize(("name", "viewport"), CASES)
 def test_no_serious_or_critical_violations(name, viewport, axe_source, web, site):
@@ -188,3 +234,59 @@ def test_no_serious_or_critical_violations(name, viewport, axe_source, web, site
     report.write_text(json.dumps({"url": page.url, "violations": violations}, indent=2))
     failing = [v for v in violations if v["impact"] in FAILING_IMPACTS]
     assert not failing, f"axe on {page.url} ({name}):\n{describe(failing)}"
+
+
+def test_conference_answer_pages(axe_source, web, site, backend):
+    """The answer page an invitation links to (before and after answering) and a refused link,
+    at desktop width and at 375px."""
+    import sqlalchemy as sa
+
+    from allies.conferences.models import Conference
+    from allies.conferences.operations import invite_current_allies
+    from allies.extensions import db
+    from allies.timeutil import alliance_today
+
+    with backend.app.app_context():
+        conference = db.session.scalar(
+            sa.select(Conference)
+            .where(Conference.dates_year_only.is_(False))
+            .order_by(Conference.start_date.desc())
+        )
+        invite_current_allies(conference, staff=None, today=alliance_today())
+    answer = re.compile(r"https?://[^\s/]+(/conferences/\d+/answer/[A-Za-z0-9._\-]+)")
+    path = next(
+        match.group(1)
+        for _subject, body in backend.emails_to(site.ally_email)
+        if (match := answer.search(body))
+    )
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    for viewport, suffix in ((None, ""), ({"width": 375, "height": 812}, "-375")):
+        page = web.page(viewport=viewport, bypass_csp=True)
+        for name, visit in (
+            ("conference-answer", lambda p: p.goto(path)),
+            ("conference-answer-errors", _answer_without_people),
+            ("conference-answered", _answer),
+            ("conference-answer-invalid", lambda p: p.goto(path[:-3] + "xyz")),
+        ):
+            visit(page)
+            page.wait_for_load_state()
+            web.shot(page, name + suffix)
+            violations = run_axe(page, axe_source)
+            report = REPORTS / f"{name}{suffix}.json"
+            report.write_text(json.dumps({"url": page.url, "violations": violations}, indent=2))
+            failing = [v for v in violations if v["impact"] in FAILING_IMPACTS]
+            assert not failing, f"axe on {page.url} ({name}{suffix}):\n{describe(failing)}"
+
+
+def _answer_without_people(page):
+    page.get_by_label("Yes, we will attend").check()
+    page.get_by_label("How many people will come?").fill("")
+    page.get_by_role("button", name="Save answer").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+
+
+def _answer(page):
+    page.get_by_label("Yes, we will attend").check()
+    page.get_by_label("How many people will come?").fill("2")
+    page.get_by_role("button", name="Save answer").click()
+    expect(page.get_by_text("your answer is saved")).to_be_visible()
