@@ -17,12 +17,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import stamp
+from flask_migrate import stamp, upgrade
 
 from allies import create_app
 from allies.agreements.models import Agreement
 from allies.agreements.operations import terminate_agreement
-from allies.backup import BackupError, _libpq, backup, read_manifest
+from allies.backup import (
+    BackupError,
+    _libpq,
+    backup,
+    find_pg_program,
+    head_revision,
+    read_manifest,
+)
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.mail.sender import deliver_pending
@@ -444,3 +451,29 @@ def test_backup_refuses_a_missing_folder_or_the_upload_folder(sqlite_source, tmp
         with pytest.raises(BackupError, match="outside the upload folder"):
             backup(uploads / "backup.tar.gz")
         assert len(list(uploads.iterdir())) == 1  # the logo, nothing else
+
+
+def test_pg_programs_missing_are_named_with_what_to_install():
+    with pytest.raises(BackupError, match="pg_nonexistent was not found on PATH"):
+        find_pg_program("pg_nonexistent")
+
+
+def test_an_older_backup_is_restored_at_its_revision_then_upgraded(tmp_path, sqlite_target):
+    """The upgrade path: restore, then `flask --app wsgi db upgrade` brings the schema forward."""
+    initial = "f6dcbac44305"
+    old = create_app(config_for(f"sqlite:///{tmp_path}/old/allies.sqlite3", tmp_path / "old"))
+    with old.app_context():
+        upgrade(revision=initial)
+        archive = backup(tmp_path / "old.tar.gz").path
+        db.engine.dispose()
+    runner = sqlite_target.test_cli_runner()
+    result = runner.invoke(args=["restore", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert f"schema {initial}" in result.output and "db upgrade` next" in result.output
+    with sqlite_target.app_context():
+        assert db.session.scalar(sa.text("SELECT version_num FROM alembic_version")) == initial
+        db.session.remove()
+        upgrade(revision="heads")
+        stamped = sorted(db.session.scalars(sa.text("SELECT version_num FROM alembic_version")))
+        assert stamped == sorted(head_revision().split())
+        db.session.remove()
