@@ -22,6 +22,7 @@ from allies.organizations.queries import count_current_allies
 from allies.sessions import start_staff_session
 from allies.staff import operations, sign_in_limits
 from allies.staff.access import admin_required, staff_required
+from allies.staff.charts import dashboard_charts
 from allies.staff.forms import (
     EditStaffUserForm,
     OrganizationTypeForm,
@@ -91,6 +92,7 @@ def dashboard():
         health=sweep_health(utcnow(), today),
         ending_days=DIGEST_ENDING_DAYS,
         digest=staff_digest_contents(today),
+        charts=dashboard_charts(today, settings["grace_days"]),
         today=today,
     )
 
