@@ -85,6 +85,19 @@ def _empty_note(path):
     return visit
 
 
+def _search(query):
+    """The staff search box in the header, used from the keyboard."""
+
+    def visit(page, site):
+        page.goto("/staff")
+        box = page.get_by_role("searchbox", name="Search organizations, applications and contacts")
+        box.fill(query)
+        box.press("Enter")
+        page.get_by_role("heading", name="Search", level=1).wait_for()
+
+    return visit
+
+
 # name: (who is signed in, how to reach the page)
 PAGES = {
     "home": ("public", _go("/")),
@@ -138,6 +151,8 @@ PAGES = {
     "staff-export": ("staff", _go("/staff/export")),
     "staff-erase-contact": ("staff", _erase_contact(submit=False)),
     "staff-erase-contact-errors": ("staff", _erase_contact(submit=True)),
+    "staff-search": ("staff", _search("health")),
+    "staff-search-short": ("staff", _search("h")),
 }
 
 
@@ -208,6 +223,7 @@ def describe(violations: list[dict]) -> str:
 PHONE_PAGES = ("home", "allies", "ally", "conferences", "apply-errors", "staff-dashboard")
 PHONE_PAGES += ("staff-audit", "staff-audit-errors", "staff-ally-note-errors")
 PHONE_PAGES += ("staff-export", "staff-erase-contact")
+PHONE_PAGES += ("staff-search",)
 CASES = [pytest.param(name, None, id=name) for name in PAGES] + [
     pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375") for name in PHONE_PAGES
 ]
