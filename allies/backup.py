@@ -1,10 +1,7 @@
 """Backup and restore: one tar.gz archive with a consistent copy of the database and the logos.
 
-An archive (format 1) holds, in this order:
+An archive (format 1) holds:
 
-``manifest.json``
-    the format and its version, the database kind, the Alembic revision of the schema, when it
-    was made, the Allies version that made it, and every other member with its size and sha256.
 ``database/allies.sqlite3`` (SQLite)
     a copy made with SQLite's online-backup API: one read snapshot, so the copy is consistent
     while the app keeps writing (in WAL mode writers are never blocked by it).
@@ -15,6 +12,9 @@ An archive (format 1) holds, in this order:
     ON_ERROR_STOP discipline and an owner that matches.
 ``uploads/…``
     the upload folder (logos) as it was.
+``manifest.json`` (last: it describes what was archived)
+    the format and its version, the database kind, the Alembic revision of the schema, when it
+    was made, the Allies version that made it, and every other member with its size and sha256.
 
 The upload folder is read before and after the database snapshot: logos get random names and
 are never rewritten, a logo is written before the transaction that names it commits, and only
@@ -291,14 +291,35 @@ def _snapshot_postgresql(target: Path) -> str | None:
     return revision
 
 
-def _tar_member(tar: tarfile.TarFile, source: Path, name: str, mode: int) -> None:
-    info = tarfile.TarInfo(name)
-    stat = source.stat()
-    info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), mode
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
+class _HashingReader:
+    """Reads a file for tarfile and hashes exactly the bytes it hands over."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.digest = hashlib.sha256()
+
+    def read(self, size=-1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _tar_member(tar: tarfile.TarFile, source: Path, name: str, mode: int) -> dict:
+    """Add ``source`` as ``name``, reading it once; its manifest entry (path, size, sha256).
+
+    The size is taken from the open file, and exactly that many bytes are archived and hashed,
+    so a logo still being written (one no committed row names yet) is archived as far as it
+    goes and its entry matches what the archive holds.
+    """
     with open(source, "rb") as stream:
-        tar.addfile(info, stream)
+        stat = os.fstat(stream.fileno())
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), mode
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        reader = _HashingReader(stream)
+        tar.addfile(info, reader)
+    return {"path": name, "size": info.size, "sha256": reader.digest.hexdigest()}
 
 
 @operation
@@ -352,14 +373,9 @@ def backup(path, *, force: bool = False) -> BackupResult:
             "alembic_revision": revision,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "app_version": app_version(),
-            "files": [
-                {"path": name, "size": source.stat().st_size, "sha256": _sha256(source)}
-                for name, source, _mode in members
-            ],
+            "files": [],  # filled in as each file is archived
         }
-        manifest_file = staging / MANIFEST
-        manifest_file.write_text(json.dumps(manifest, indent=2) + "\n")
-        _write_atomically(path, force, [(MANIFEST, manifest_file, 0o644), *members])
+        _write_atomically(path, force, members, manifest)
     return BackupResult(
         path=path,
         kind=kind,
@@ -370,15 +386,28 @@ def backup(path, *, force: bool = False) -> BackupResult:
     )
 
 
-def _write_atomically(path: Path, force: bool, members) -> None:
-    """Write the tar.gz to a temporary file beside ``path``, then rename it into place."""
+def _write_atomically(path: Path, force: bool, members, manifest: dict) -> None:
+    """Write the tar.gz to a temporary file beside ``path``, then rename it into place.
+
+    The manifest goes last, listing every member with the size and sha256 of the bytes that
+    were archived.
+    """
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as raw:
             # Logos and pg_dump's output are compressed already; level 6 spends little on them.
             with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
                 for name, source, mode in members:
-                    _tar_member(tar, source, name, mode)
+                    try:
+                        manifest["files"].append(_tar_member(tar, source, name, mode))
+                    except OSError as exc:  # a file shrank as it was read: nothing uses it
+                        raise BackupError(
+                            f"{name} changed while it was archived ({exc}); run the backup again."
+                        ) from None
+                data = (json.dumps(manifest, indent=2) + "\n").encode()
+                info = tarfile.TarInfo(MANIFEST)
+                info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
+                tar.addfile(info, io.BytesIO(data))
             raw.flush()
             os.fsync(raw.fileno())
         if force:

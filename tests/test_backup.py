@@ -6,12 +6,14 @@ consistently while another connection writes to it.
 
 import io
 import json
+import os
 import sqlite3
 import tarfile
 import threading
 import time
 import uuid
 from datetime import timedelta
+from hashlib import sha256
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -310,9 +312,9 @@ def test_archive_layout_and_manifest(sqlite_source, tmp_path):
     assert manifest["app_version"] and manifest["created_at"].endswith("+00:00")
     with tarfile.open(archive, "r:gz") as tar:
         names = tar.getnames()
-    assert names[0] == "manifest.json"
-    assert names[1:] == [entry["path"] for entry in manifest["files"]]
-    assert names[1] == "database/allies.sqlite3" and names[2].startswith("uploads/")
+    assert names[-1] == "manifest.json"  # last: it lists what was archived before it
+    assert names[:-1] == [entry["path"] for entry in manifest["files"]]
+    assert names[0] == "database/allies.sqlite3" and names[1].startswith("uploads/")
     assert archive.stat().st_mode & 0o077 == 0  # personal data: readable by its owner only
 
 
@@ -404,8 +406,13 @@ def test_the_database_password_is_never_on_the_command_line():
 
 
 def test_backup_while_another_connection_writes_is_consistent(sqlite_source, tmp_path):
-    """Ten messages per transaction: every copy holds whole transactions and passes checks."""
+    """Ten messages per transaction: every copy holds whole transactions and passes checks.
+
+    Meanwhile logos are being written slowly into the upload folder, as an upload would: every
+    archive still matches its manifest, so none is unrestorable.
+    """
     queue(sqlite_source, 500)
+    uploads = Path(sqlite_source.config["UPLOAD_FOLDER"])
     stop, errors, batches = threading.Event(), [], [0]
 
     def writer():
@@ -416,8 +423,19 @@ def test_backup_while_another_connection_writes_is_consistent(sqlite_source, tmp
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
-    thread = threading.Thread(target=writer)
-    thread.start()
+    def uploader():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            with open(uploads / f"{n:032x}.png", "wb") as logo:
+                for _chunk in range(50):
+                    logo.write(os.urandom(2048))
+                    logo.flush()
+                    time.sleep(0.001)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=uploader)]
+    for thread in threads:
+        thread.start()
     try:
         while batches[0] < 3:
             time.sleep(0.01)
@@ -425,7 +443,11 @@ def test_backup_while_another_connection_writes_is_consistent(sqlite_source, tmp
         for n in range(4):
             with sqlite_source.app_context():
                 archive = backup(tmp_path / f"live-{n}.tar.gz").path
+            manifest = read_manifest(archive)
             with tarfile.open(archive, "r:gz") as tar:
+                for entry in manifest["files"]:
+                    data = tar.extractfile(entry["path"]).read()
+                    assert (len(data), sha256(data).hexdigest()) == (entry["size"], entry["sha256"])
                 tar.extract("database/allies.sqlite3", tmp_path / f"copy-{n}", filter="data")
             copy = sqlite3.connect(tmp_path / f"copy-{n}" / "database" / "allies.sqlite3")
             assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -433,7 +455,8 @@ def test_backup_while_another_connection_writes_is_consistent(sqlite_source, tmp
             copy.close()
     finally:
         stop.set()
-        thread.join()
+        for thread in threads:
+            thread.join()
     assert errors == []
     assert all(count % 10 == 0 for count in counts), counts
     assert counts == sorted(counts) and counts[0] >= 530
