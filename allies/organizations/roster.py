@@ -193,11 +193,15 @@ def read_roster(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def _check_header(header: list[str]) -> None:
-    unknown = [name for name in header if name not in COLUMNS]
+    unknown = [
+        repr(name) if name else f"an unnamed column ({position})"
+        for position, name in enumerate(header, start=1)
+        if name not in COLUMNS
+    ]
     if unknown:
         raise OperationError(
             "Unknown columns: "
-            + ", ".join(repr(name) for name in unknown)
+            + ", ".join(unknown)
             + ". The roster's columns are: "
             + ", ".join(COLUMNS)
             + "."

@@ -289,6 +289,7 @@ def test_an_invalid_row_fails_a_dry_run_too(app, runner, tmp_path):
     "columns, message",
     [
         (COLUMNS + ["notes", "Member ID"], "Unknown columns: 'notes', 'member id'."),
+        (COLUMNS + [""], "Unknown columns: an unnamed column (15)."),
         (
             [c for c in COLUMNS if c not in ("city", "agreement_start")],
             "Missing columns: city, agreement_start.",
