@@ -74,6 +74,22 @@ def roll_query(conference: Conference, grace_days: int):
     )
 
 
+def roll_rows(conference: Conference, grace_days: int):
+    """The select of the roll's public columns (name, website, city, region, country), A–Z:
+    plain rows for the CSV, no objects to build."""
+    return (
+        db.select(
+            Organization.name,
+            Organization.website,
+            Organization.city,
+            Organization.region,
+            Organization.country,
+        )
+        .where(Organization.id.in_(_on_roll_ids(conference.start_date, grace_days)))
+        .order_by(Organization.normalized_name, Organization.name, Organization.id)
+    )
+
+
 def roll_page(conference: Conference, grace_days: int, page: int, per_page: int) -> RollPage:
     """The organizations of page ``page`` of the roll (counted and paged in SQL)."""
     count = db.session.scalar(

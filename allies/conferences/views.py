@@ -36,7 +36,7 @@ from allies.conferences.queries import (
     invitations_of,
     past_conferences,
     roll_page,
-    roll_query,
+    roll_rows,
     upcoming_conferences,
 )
 from allies.csv_export import csv_response
@@ -120,9 +120,9 @@ def roll_csv(conference_id: int):
     grace_days = grace_days_setting()
 
     def rows():  # read while the response is sent, a batch at a time
-        query = roll_query(conference, grace_days).execution_options(yield_per=500)
-        for org in db.session.scalars(query):
-            yield (org.name, org.website, org.city, org.region, org.country)
+        yield from db.session.execute(
+            roll_rows(conference, grace_days).execution_options(yield_per=1000)
+        ).tuples()
 
     return csv_response(
         ["name", "website", "city", "region", "country"],
