@@ -71,7 +71,12 @@ def copy_list(to_addr: str, cc) -> list[str]:
 
 # The path of an emailed sign-in or renewal link (portal.follow_link): its token signs the holder in.
 LINK_PATH = "/my/link/"
-_LINK_TOKEN = re.compile("(" + re.escape(LINK_PATH) + ")[A-Za-z0-9._-]+")
+# A conference invitation's answer link (conferences.answer) acts for the Ally too.
+ANSWER_LINK_MARK = "/answer/"
+# Plain substrings that every such link contains, for a database LIKE that finds candidates.
+LINK_MARKS = (LINK_PATH, ANSWER_LINK_MARK)
+_LINK_PREFIX = re.compile("(" + re.escape(LINK_PATH) + r"|/conferences/\d+/answer/)")
+_LINK_TOKEN = re.compile(_LINK_PREFIX.pattern + "[A-Za-z0-9._-]+")
 REDACTED_TOKEN = "[redacted]"
 
 
@@ -86,4 +91,4 @@ def redact_link_tokens(body: str) -> str:
 
 def has_links(body: str) -> bool:
     """Whether ``body`` carries an emailed link (its token live or already redacted)."""
-    return LINK_PATH in (body or "")
+    return _LINK_PREFIX.search(body or "") is not None

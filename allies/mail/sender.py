@@ -40,7 +40,7 @@ from sqlalchemy import and_, func, or_, update
 from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.models import OUTBOX_STATES, OutboxMessage
-from allies.mail.outbox import LINK_PATH, redact_link_tokens
+from allies.mail.outbox import LINK_MARKS, redact_link_tokens
 from allies.staff.audit import record_event
 from allies.timeutil import utcnow
 
@@ -540,8 +540,11 @@ def redact_delivered_messages(batch_size: int = 500) -> int:
                 OutboxMessage.status == "sent",
                 OutboxMessage.id > last_id,
                 or_(
-                    OutboxMessage.body_text.contains(LINK_PATH, autoescape=True),
-                    OutboxMessage.body_html.contains(LINK_PATH, autoescape=True),
+                    *(
+                        body.contains(mark, autoescape=True)
+                        for mark in LINK_MARKS
+                        for body in (OutboxMessage.body_text, OutboxMessage.body_html)
+                    )
                 ),
             )
             .order_by(OutboxMessage.id)

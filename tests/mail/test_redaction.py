@@ -111,7 +111,7 @@ def test_no_staff_role_sees_a_token_pending_failed_or_sent(app, client, auth, sm
     page = _staff_pages(client, message_id)  # pending: not yet delivered
     assert rows(app)[message_id].status == "pending"
     assert token not in page and REDACTED in page
-    assert "Sign-in and renewal links are hidden" in page
+    assert "Sign-in, renewal and conference answer links are hidden" in page
 
     smtp.handler.mode = "550"
     deliver(app)
@@ -200,3 +200,40 @@ def test_outbox_redact_clears_links_from_messages_delivered_before(app, runner, 
     for body in (stored[old_id].body_text, stored[old_id].body_html):
         assert token not in body and f"{REDACTED}?next=%2Fmy" in body
     assert pending_token in stored[pending_id].body_text  # not delivered yet: kept
+
+
+def test_a_conference_answer_link_is_hidden_from_staff_and_redacted_once_delivered(
+    app, client, auth, smtp, factory
+):
+    """The answer link in an invitation acts for the Ally: outbox pages hide its token too."""
+    from allies.conferences.models import Conference
+    from allies.conferences.operations import invite_current_allies
+
+    today = date(2030, 3, 2)
+    app.config["TODAY"] = today
+    factory.ally(start=date(2029, 6, 1), email=ADDRESS)
+    with app.app_context():
+        conference = Conference(
+            title="Health Equity Together",
+            place="Lima, Peru",
+            start_date=date(2030, 6, 10),
+            end_date=date(2030, 6, 12),
+        )
+        db.session.add(conference)
+        db.session.commit()
+        invite_current_allies(conference, staff=None, today=today)
+        message = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.kind == "conference_invitation")
+        )
+        assert message is not None and message.to_addr == ADDRESS
+        answer = re.compile(rf"/conferences/{conference.id}/answer/([A-Za-z0-9._-]+)")
+        message_id, token = message.id, answer.search(message.body_text).group(1)
+    auth.login("admin")
+    assert token not in _staff_pages(client, message_id)
+    deliver(app)
+    text, html = _received(smtp, app, message_id)
+    assert token in text and token in html
+    stored = rows(app)[message_id]
+    assert stored.status == "sent"
+    assert token not in stored.body_text and token not in stored.body_html
+    assert token not in _staff_pages(client, message_id)
