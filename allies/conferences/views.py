@@ -210,10 +210,6 @@ def index():
     )
 
 
-# The staff dashboard links here as "conferences.edit" (with no conference).
-bp.add_url_rule("/staff/conferences", endpoint="edit", view_func=index, methods=["GET"])
-
-
 @bp.route("/staff/conferences/new", methods=["GET", "POST"])
 @bp.route("/staff/conferences/<int:conference_id>/edit", methods=["GET", "POST"])
 @admin_required
