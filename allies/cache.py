@@ -13,6 +13,7 @@ import secrets
 import threading
 import weakref
 from collections import OrderedDict
+from datetime import datetime
 from functools import wraps
 from itertools import chain
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.pool import NullPool
 
 from allies.extensions import db
+from allies.timeutil import utcnow
 
 
 class ContentVersion(db.Model):
@@ -35,6 +37,8 @@ class ContentVersion(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(32), default="")
+    # When the token last changed (UTC): the public pages' Last-Modified.
+    changed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class PublicCache:
@@ -228,12 +232,12 @@ def _bump_when_public_content_changes(session, _flush_context, _instances) -> No
         for obj in chain(session.dirty, session.deleted)
     )
     if touched:
-        token = secrets.token_hex(16)
+        token, now = secrets.token_hex(16), utcnow()
         bumped = session.execute(
-            update(ContentVersion).where(ContentVersion.id == 1).values(token=token)
+            update(ContentVersion).where(ContentVersion.id == 1).values(token=token, changed_at=now)
         )
         if bumped.rowcount == 0:
-            session.execute(insert(ContentVersion).values(id=1, token=token))
+            session.execute(insert(ContentVersion).values(id=1, token=token, changed_at=now))
         session.info["public_content_changed"] = True
         _forget_request_version()
 
