@@ -508,6 +508,13 @@ def _check_manifest(manifest, members: list[tarfile.TarInfo]) -> None:
                 f"The archive holds {member.name!r}, which its manifest does not list as a file; "
                 "nothing was restored."
             )
+        # Checked before anything is extracted: a member larger than its manifest says could
+        # otherwise fill the disk before the checksums are read.
+        if member.size != listed[member.name]["size"]:
+            raise BackupError(
+                f"The archive's {member.name} is {member.size} bytes but its manifest says "
+                f"{listed[member.name]['size']}: the archive is damaged. Nothing was changed."
+            )
         in_archive.add(member.name)
     missing = set(listed) - in_archive
     if missing:
@@ -689,6 +696,13 @@ def restore(path) -> RestoreResult:
             raise BackupError(f"Cannot write in {folder.parent}: {exc}") from None
         with staging_dir as staging_name:
             staging = Path(staging_name)
+            needed = sum(entry["size"] for entry in manifest["files"])
+            free = shutil.disk_usage(staging).free
+            if needed > free:
+                raise BackupError(
+                    f"The archive unpacks to {needed} bytes and {staging.parent} has {free} free. "
+                    "Nothing was changed."
+                )
             try:
                 tar.extractall(staging, filter="data")
             except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:

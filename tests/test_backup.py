@@ -356,9 +356,17 @@ def test_restore_refuses_an_archive_of_the_other_database_kind(
 def test_restore_refuses_a_damaged_archive(sqlite_source, sqlite_target, tmp_path):
     original = made_backup(sqlite_source, tmp_path)
     logo = read_manifest(original)["files"][1]["path"]
-    damaged = rewrite(original, tmp_path / "damaged.tar.gz", replace={logo: b"x" * 10})
+    size = read_manifest(original)["files"][1]["size"]
+    damaged = rewrite(original, tmp_path / "damaged.tar.gz", replace={logo: b"x" * size})
     result = sqlite_target.test_cli_runner().invoke(args=["restore", str(damaged)])
     assert result.exit_code == 1 and "does not match its checksum" in result.output
+    assert untouched(sqlite_target)
+
+    # A member of another size than its manifest says is refused before anything is unpacked.
+    grown = rewrite(original, tmp_path / "grown.tar.gz", replace={logo: b"x" * (size + 10)})
+    result = sqlite_target.test_cli_runner().invoke(args=["restore", str(grown)])
+    assert result.exit_code == 1
+    assert f"is {size + 10} bytes but its manifest says {size}" in result.output
     assert untouched(sqlite_target)
 
     truncated = tmp_path / "truncated.tar.gz"
