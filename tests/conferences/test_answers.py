@@ -168,3 +168,15 @@ def test_tampered_and_foreign_links_are_refused(app, client, invited):
         assert client.get(f"/conferences/{conference_id}/answer/{junk}").status_code == 404
     assert client.get(f"/conferences/99999/answer/{token}").status_code == 404
     assert _invitation(app, conference_id).answered_at is None
+
+
+def test_every_error_summary_link_leads_to_its_field(app, client, invited):
+    """A keyboard user following "Attending: …" in the error summary lands on the choice."""
+    _conference_id, _other, path = invited
+    page = client.post(path, data={"people": "2"}).get_data(as_text=True)
+    summary = page[page.index('id="error-summary"') :]
+    summary = summary[: summary.index("</div>")]
+    targets = re.findall(r'href="#([^"]+)"', summary)
+    assert targets
+    for target in targets:
+        assert f'id="{target}"' in page, target
