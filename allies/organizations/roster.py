@@ -26,11 +26,14 @@ in one transaction, and nothing at all if any row is invalid.
 
 import csv
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from flask import current_app
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from allies.agreements.operations import start_agreement
@@ -282,17 +285,60 @@ def _parse_ally_since(value: str, start: date | None, errors: list) -> date | No
 
 
 def _logo_upload(value: str, folder: Path, errors: list) -> FileStorage | None:
-    """The logo file named in the row, as the form takes an upload (read into memory)."""
+    """The logo file named in the row, as the form takes an upload (read into memory).
+
+    Only a regular file inside the roster's folder (``folder``, already resolved), after
+    symlinks are resolved, and no larger than the form's upload limit is read: a roster must not
+    reach other files, and a device or a huge file would exhaust memory (a pipe would hang).
+    """
     value = (value or "").strip()
     if not value:
         return None
-    path = folder / value
     try:
-        data = path.read_bytes()
+        path = (folder / value).resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        errors.append(("logo", f"no readable file at {folder / value}"))
+        return None
+    if not path.is_relative_to(folder):
+        errors.append(
+            (
+                "logo",
+                f"{value} is outside the roster's folder: a logo must be a file in {folder} "
+                "or below it",
+            )
+        )
+        return None
+    try:
+        # Checked on the open file, so nothing can be swapped in between; O_NONBLOCK so that
+        # opening a named pipe returns at once instead of waiting for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError:
         errors.append(("logo", f"no readable file at {path}"))
         return None
+    facts = os.fstat(descriptor)
+    max_bytes = current_app.config["LOGO_MAX_BYTES"]
+    problem = None
+    if not stat.S_ISREG(facts.st_mode):
+        problem = f"{value} is not a regular file"
+    elif facts.st_size > max_bytes:
+        problem = f"{value} is {facts.st_size:,} bytes: {_logo_limit(max_bytes)}"
+    if problem is not None:
+        os.close(descriptor)
+        errors.append(("logo", problem))
+        return None
+    with os.fdopen(descriptor, "rb") as file:
+        try:
+            # Bounded: the file may grow after it was measured (the form then says too large).
+            data = file.read(max_bytes + 1)
+        except OSError:
+            errors.append(("logo", f"no readable file at {path}"))
+            return None
     return FileStorage(stream=io.BytesIO(data), filename=path.name)
+
+
+def _logo_limit(max_bytes: int) -> str:
+    # In the words of the form's own message (profile.prepare_logo), with the exact figure.
+    return f"the logo must be {max_bytes // (1024 * 1024)} MB ({max_bytes:,} bytes) or smaller"
 
 
 def _check_row(

@@ -6,6 +6,7 @@ terms in the files keep their standing whenever the tests run.
 
 import csv
 import json
+import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -478,6 +479,82 @@ def test_logos_are_checked_with_the_logo_rules_and_stored(app, runner, client, t
         assert max(image.size) == app.config["LOGO_MAX_SIDE"]  # re-encoded and resized
     logo_url = allies_json(client)["Community Health Org 1"]["logo_url"]
     assert client.get(logo_url.replace("http://allies.test", "")).status_code == 200
+
+
+def test_a_logo_must_be_inside_the_rosters_folder(app, runner, tmp_path):
+    """No path out of the CSV's folder: not by "..", not absolute, not through a symlink."""
+    folder = tmp_path / "roster"
+    (folder / "logos").mkdir(parents=True)
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(png_bytes())
+    (folder / "logos" / "link.png").symlink_to(outside)
+    (folder / "logos" / "inner.png").write_bytes(png_bytes())
+    (folder / "logos" / "inner-link.png").symlink_to(folder / "logos" / "inner.png")
+    path = write_roster(
+        folder,
+        [
+            row(1, logo="../outside.png"),
+            row(2, logo=str(outside)),
+            row(3, logo="logos/link.png"),
+            row(4, logo="logos/../logos/inner-link.png"),  # inside, however it is spelled
+        ],
+    )
+    before = counts(app)
+
+    result, lines = run_import(runner, path)
+
+    assert result.exit_code == 1
+    within = f"a logo must be a file in {folder.resolve()} or below it"
+    assert lines == [
+        f"row 1: ERROR logo: ../outside.png is outside the roster's folder: {within}",
+        f"row 2: ERROR logo: {outside} is outside the roster's folder: {within}",
+        f"row 3: ERROR logo: logos/link.png is outside the roster's folder: {within}",
+        "row 4: ok Community Health Org 4 (term 2026-03-02 – 2028-03-01, active)",
+        "imported 0 (3 rows have errors; nothing was written)",
+    ]
+    assert counts(app) == before
+
+
+def test_a_logo_must_be_a_regular_file_within_the_upload_limit_and_is_not_read_otherwise(
+    app, runner, tmp_path
+):
+    """/dev/zero, a named pipe or a huge file would exhaust memory or hang the import."""
+    limit = app.config["LOGO_MAX_BYTES"]
+    (tmp_path / "logos").mkdir()
+    os.mkfifo(tmp_path / "logos" / "pipe.png")  # opening it for reading would wait forever
+    (tmp_path / "logos" / "zero.png").symlink_to("/dev/zero")
+    with (tmp_path / "logos" / "huge.png").open("wb") as huge:
+        huge.truncate(1 << 40)  # sparse: a terabyte on paper, nothing on disk
+    (tmp_path / "logos" / "big.png").write_bytes(png_bytes() + b"\0" * limit)
+    big = (tmp_path / "logos" / "big.png").stat().st_size
+    path = write_roster(
+        tmp_path,
+        [
+            row(1, logo="/dev/zero"),
+            row(2, logo="logos/zero.png"),
+            row(3, logo="logos/pipe.png"),
+            row(4, logo="logos"),
+            row(5, logo="logos/huge.png"),
+            row(6, logo="logos/big.png"),
+        ],
+    )
+    before = counts(app)
+
+    result, lines = run_import(runner, path, "--dry-run")
+
+    assert result.exit_code == 1
+    outside = f"is outside the roster's folder: a logo must be a file in {tmp_path.resolve()}"
+    the_limit = f"the logo must be 2 MB ({limit:,} bytes) or smaller"
+    assert lines == [
+        f"row 1: ERROR logo: /dev/zero {outside} or below it",
+        f"row 2: ERROR logo: logos/zero.png {outside} or below it",
+        "row 3: ERROR logo: logos/pipe.png is not a regular file",
+        "row 4: ERROR logo: logos is not a regular file",
+        f"row 5: ERROR logo: logos/huge.png is {1 << 40:,} bytes: {the_limit}",
+        f"row 6: ERROR logo: logos/big.png is {big:,} bytes: {the_limit}",
+        "would import 0 (6 rows have errors; nothing was written)",
+    ]
+    assert counts(app) == before
 
 
 # --- reminders ---------------------------------------------------------------------------------
