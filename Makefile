@@ -69,6 +69,7 @@ test: install-test lint
 
 bench: install
 	$(BIN)/python bench/reminders.py
+	$(BIN)/python bench/allies_page.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache test-output
