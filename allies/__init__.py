@@ -74,4 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from allies import cli
 
     cli.init_app(app)
+    from allies import cache
+
+    cache.init_app(app)  # last: its cached-page shortcut goes in front of everything else
     return app

@@ -6,10 +6,17 @@ transaction. Every request reads the token afresh (one primary-key row, on a con
 cache's own in autocommit mode: a single round trip, see ``VersionReader``), so a change committed
 by any worker or machine is seen by the very next request everywhere. Calendar dates are part of
 every key, so statuses that change with the date are never stale.
+
+The cache is bounded in bytes (``PUBLIC_CACHE_BYTES`` per worker process), least recently used
+first out. Whole public pages are kept with their compressed variants and served, with their
+HTTP validators, by ``allies/public_http.py``: a key holds only what changes the page (the path,
+the query parameters the page reads, normalised, the language and the date), never the Host.
 """
 
 import os
+import re
 import secrets
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -17,11 +24,12 @@ from datetime import datetime
 from functools import wraps
 from itertools import chain
 
-from flask import current_app, g, get_flashed_messages, has_app_context, request, session
+from flask import current_app, g, has_app_context, has_request_context, request, session
 from sqlalchemy import String, create_engine, event, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.pool import NullPool
+from werkzeug.datastructures import ImmutableMultiDict
 
 from allies.extensions import db
 from allies.timeutil import utcnow
@@ -41,40 +49,122 @@ class ContentVersion(db.Model):
     changed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class PublicCache:
-    """A small thread-safe LRU of rendered fragments and computed values."""
+# Defaults for the public cache and the HTTP headers of public pages (instance config or
+# ALLIES_* environment variables override them).
+CACHE_DEFAULTS = {
+    # The most bytes one worker keeps: bodies with their compressed variants, and fragments.
+    "PUBLIC_CACHE_BYTES": 32 * 1024 * 1024,
+    # Cache-Control of public pages: fresh for a minute, then served stale while revalidating.
+    "PUBLIC_MAX_AGE": 60,
+    "PUBLIC_STALE_WHILE_REVALIDATE": 300,
+    # Bodies smaller than this are sent as they are (compression would gain next to nothing).
+    "PUBLIC_COMPRESS_MIN_BYTES": 500,
+    "PUBLIC_GZIP_LEVEL": 6,
+    # Brotli 5 compresses a 40 KB page in about 1 ms; 11 saves 20% more but takes 40 ms.
+    "PUBLIC_BROTLI_QUALITY": 5,
+}
 
-    def __init__(self, maxsize: int = 512):
-        self.maxsize = maxsize
-        self._entries: OrderedDict = OrderedDict()
+
+def size_of(value) -> int:
+    """Roughly how many bytes ``value`` holds (strings, bytes and the containers of them).
+
+    Anything else counts as its own ``sys.getsizeof``: fragments are strings and small records.
+    """
+    if isinstance(value, bytes | bytearray | str):
+        return len(value) + 50
+    if isinstance(value, dict):
+        return 64 + sum(size_of(k) + size_of(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 56 + sum(size_of(item) for item in value)
+    sized = getattr(value, "nbytes", None)
+    if isinstance(sized, int):
+        return sized
+    return sys.getsizeof(value)
+
+
+class PublicCache:
+    """A thread-safe LRU bounded in bytes: whole pages and computed fragments.
+
+    An entry larger than a quarter of the bound is never kept (it would push out everything
+    else); it is computed and served each time. ``grow`` accounts for bytes an entry gains later
+    (a compressed variant made on first demand).
+    """
+
+    def __init__(self, max_bytes: int = CACHE_DEFAULTS["PUBLIC_CACHE_BYTES"]):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._entries: OrderedDict = OrderedDict()  # key -> [value, size]
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key, default=None):
+        """The value under ``key`` (now the most recently used), or ``default``."""
+        with self._lock:
+            slot = self._entries.get(key)
+            if slot is None:
+                return default
+            self._entries.move_to_end(key)
+            return slot[0]
+
+    def put(self, key, value, size: int | None = None) -> bool:
+        """Keep ``value`` under ``key``, evicting the least recently used; False if too large."""
+        size = size_of(value) if size is None else size
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            if size > self.max_bytes // 4:
+                return False
+            self._entries[key] = [value, size]
+            self.bytes += size
+            self._evict()
+        return True
+
+    def grow(self, key, value, extra: int) -> None:
+        """``value`` (still under ``key``, unless evicted meanwhile) now holds ``extra`` bytes more."""
+        with self._lock:
+            slot = self._entries.get(key)
+            if slot is None or slot[0] is not value:
+                return
+            slot[1] += extra
+            self.bytes += extra
+            if slot[1] > self.max_bytes // 4:
+                self._entries.pop(key)
+                self.bytes -= slot[1]
+            self._evict()
+
+    def _evict(self) -> None:
+        while self.bytes > self.max_bytes and self._entries:
+            _key, (_value, size) = self._entries.popitem(last=False)
+            self.bytes -= size
 
     def get_or_make(self, key, make):
         """The value cached under ``key``, computing it with ``make()`` on a miss."""
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-        value = make()
-        with self._lock:
-            self._entries[key] = value
-            while len(self._entries) > self.maxsize:
-                self._entries.popitem(last=False)
+        missing = object()
+        value = self.get(key, missing)
+        if value is missing:
+            value = make()
+            self.put(key, value)
         return value
 
     def forget(self, key) -> None:
         with self._lock:
-            self._entries.pop(key, None)
+            slot = self._entries.pop(key, None)
+            if slot is not None:
+                self.bytes -= slot[1]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.bytes = 0
 
 
 public_cache = PublicCache()
 
 
-VERSION_QUERY = "SELECT token FROM content_version WHERE id = 1"
+VERSION_QUERY = "SELECT token, changed_at FROM content_version WHERE id = 1"
 
 # Connections a parent process opened before forking: its own to use and close, never a child's
 # (closing one here would end the parent's session too), so a child only keeps them referenced.
@@ -122,12 +212,16 @@ class VersionReader:
 
     def read(self) -> str:
         """The token committed last (an empty string before the first one)."""
+        return self.read_row()[0]
+
+    def read_row(self) -> "tuple[str, datetime | None]":
+        """The token committed last and when it changed (UTC), in one round trip."""
         for attempt in (1, 2):
             _generation, connection, cursor = self._cursor()
             try:
                 cursor.execute(VERSION_QUERY)
                 rows = cursor.fetchall()  # to the end: SQLite keeps no read transaction open
-                return rows[0][0] if rows else ""
+                return (rows[0][0], _as_datetime(rows[0][1])) if rows else ("", None)
             except self.engine.dialect.loaded_dbapi.Error:
                 # A broken connection (a restarted server, a disposed engine): once more on a new one.
                 self._local.mine = None
@@ -145,6 +239,16 @@ class VersionReader:
             self._generation += 1
         for connection in connections:
             _invalidate(connection)
+
+
+def _as_datetime(value) -> "datetime | None":
+    """A timestamp as the driver returns it (SQLite: text) as a naive UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _invalidate(connection) -> None:
@@ -178,16 +282,37 @@ def _reader_for(engine: Engine) -> "VersionReader | None":
         return _readers[engine]
 
 
-def _read_in_session() -> str:
-    return db.session.scalar(select(ContentVersion.token).where(ContentVersion.id == 1)) or ""
+def _read_in_session() -> "tuple[str, datetime | None]":
+    row = db.session.execute(
+        select(ContentVersion.token, ContentVersion.changed_at).where(ContentVersion.id == 1)
+    ).first()
+    return (row[0] or "", row[1]) if row else ("", None)
+
+
+# Where the public pages' WSGI layer leaves the version it read, so the request reads it once.
+ENVIRON_VERSION = "allies.content_version"
+
+
+def _load_version() -> None:
+    passed = request.environ.pop(ENVIRON_VERSION, None) if has_request_context() else None
+    if passed is None:
+        reader = _reader_for(db.engine)
+        passed = reader.read_row() if reader is not None else _read_in_session()
+    g.content_version, g.content_changed_at = passed
 
 
 def content_version() -> str:
     """The public content version: the latest committed token, read once per request."""
     if "content_version" not in g:
-        reader = _reader_for(db.engine)
-        g.content_version = reader.read() if reader is not None else _read_in_session()
+        _load_version()
     return g.content_version
+
+
+def content_changed_at() -> "datetime | None":
+    """When the public content version last changed (naive UTC), read with the token."""
+    if "content_version" not in g:
+        _load_version()
+    return g.content_changed_at
 
 
 def _changing() -> bool:
@@ -245,6 +370,7 @@ def _bump_when_public_content_changes(session, _flush_context, _instances) -> No
 def _forget_request_version() -> None:
     if has_app_context():
         g.pop("content_version", None)
+        g.pop("content_changed_at", None)
 
 
 def _forget_version_at_transaction_end(session) -> None:
@@ -260,41 +386,130 @@ def init_cache_invalidation() -> None:
         event.listen(Session, "after_rollback", _forget_version_at_transaction_end)
 
 
-def whole_page_cached(view):
-    """Serve a public GET page from the cache for visitors without a session.
+# --- whole public pages ---------------------------------------------------------------------
 
-    With no session there is nobody signed in and no message to flash, so the whole page is a
-    function of the content version, the date and the URL. Everyone else gets it rendered.
+# A whole number as ``allies.inputs.int_arg`` reads one.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def whole_number(default: int | None = None, most: int | None = None):
+    """A query parameter read with ``int_arg(name, default)``: ``01`` is ``1``, ``abc`` absent.
+
+    The default itself counts as absent, so ``?page=1`` and no page share a cache entry; a page
+    that serves anything above ``most`` as ``most`` says so, and they share one too.
     """
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if request.method != "GET" or current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
-            return view(*args, **kwargs)
-        from allies.timeutil import alliance_today
+    def normal(raw: str | None) -> str | None:
+        raw = (raw or "").strip()
+        if not _WHOLE_NUMBER.fullmatch(raw):
+            return None
+        if len(raw.lstrip("-0")) > 10:
+            return raw  # out of any range: the page answers 404, which is never kept
+        value = int(raw)
+        if most is not None and value > most:
+            value = most
+        return None if value == default else str(value)
 
-        def render():
-            response = current_app.make_response(view(*args, **kwargs))
-            if response.status_code != 200 or session.modified or get_flashed_messages():
-                return response
-            return response.get_data(), response.mimetype
+    return normal
 
-        # The raw query string and host (JSON has absolute links) keep the key cheap to build.
-        key = (
-            "page",
-            current_app.config["SQLALCHEMY_DATABASE_URI"],
-            content_version(),
-            request.environ.get("HTTP_HOST", ""),
-            request.path,
-            request.environ.get("QUERY_STRING", ""),
-            alliance_today(),
-        )
-        result = public_cache.get_or_make(key, render)
-        if not isinstance(result, tuple):
-            # an error or a personalised response: never cached, served as it is
-            public_cache.forget(key)
-            return result
-        body, mimetype = result
-        return current_app.response_class(body, mimetype=mimetype)
 
-    return wrapped
+def text(limit: int):
+    """A text query parameter read as its first ``limit`` characters (empty: absent)."""
+
+    def normal(raw: str | None) -> str | None:
+        return raw[:limit] or None if raw else None
+
+    return normal
+
+
+def normal_query(spec: dict, args) -> tuple:
+    """The parameters of ``spec`` present in ``args``, normalised, as ((name, value), …)."""
+    items = []
+    for name, normal in spec.items():
+        value = normal(args.get(name))
+        if value is not None:
+            items.append((name, value))
+    return tuple(items)
+
+
+def page_language(environ=None) -> str:
+    """The language a public page is rendered in: part of every page's key and ETag.
+
+    English only for now. Issue 12 (Flask-Babel) decides it here from the request's WSGI
+    ``environ`` (without a request context: the cached path runs before Flask), and adds
+    ``Accept-Language`` to ``Vary`` if the choice reads that header.
+    """
+    return "en"
+
+
+def is_personal(cookies) -> bool:
+    """Whether a request may see a personal page: it carries a session or remember cookie.
+
+    Signed-in contacts and staff, and flashed messages, all live in the session cookie.
+    """
+    config = current_app.config
+    return (
+        config["SESSION_COOKIE_NAME"] in cookies
+        or config.get("REMEMBER_COOKIE_NAME", "remember_token") in cookies
+    )
+
+
+def whole_page_cached(view=None, *, query: dict | None = None):
+    """Serve a public GET page from the cache, with ETag, Last-Modified and Cache-Control.
+
+    ``query`` names the query parameters the page reads, each with its normaliser
+    (``whole_number``, ``text``); the view sees only those, normalised, so the page is a
+    function of its key and a junk parameter never makes another entry. A visitor with a session
+    or remember cookie gets the page rendered for them, marked ``private, no-store``. Cached hits
+    are answered before Flask by ``allies.public_http.PublicPages``; this is the path of misses.
+    """
+    spec = dict(query or {})
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            from allies import public_http
+            from allies.timeutil import alliance_today
+
+            items = normal_query(spec, request.args)
+            request.args = ImmutableMultiDict(items)
+            if request.method not in ("GET", "HEAD") or is_personal(request.cookies):
+                return public_http.personal(current_app.make_response(view(*args, **kwargs)))
+            page = public_http.PageRequest(
+                current_app._get_current_object(),
+                str(db.engine.url),
+                request.path,
+                items,
+                content_version(),
+                content_changed_at(),
+                alliance_today(),
+                page_language(request.environ),
+            )
+            entry = public_cache.get(page.key)
+            if entry is None:
+                matched = page.etag_matching(request.environ)
+                if matched is not None:
+                    return public_http.flask_response(*page.not_modified(matched))
+                response = current_app.make_response(view(*args, **kwargs))
+                if response.status_code != 200 or response.headers.get("Set-Cookie"):
+                    return response  # an error or a personal page: never kept
+                if session.modified:
+                    return public_http.personal(response)  # it flashed a message
+                entry = public_http.PageEntry(page, response)
+                public_cache.put(page.key, entry, entry.nbytes)
+            return public_http.flask_response(*entry.serve(request.environ, public_cache))
+
+        wrapped.public_query = spec
+        return wrapped
+
+    return decorate(view) if view is not None else decorate
+
+
+def init_app(app) -> None:
+    """Configure the cache from ``app`` and put the cached-page shortcut in front of it."""
+    from allies.public_http import PublicPages
+
+    for name, value in CACHE_DEFAULTS.items():
+        app.config.setdefault(name, value)
+    public_cache.max_bytes = int(app.config["PUBLIC_CACHE_BYTES"])
+    app.wsgi_app = PublicPages(app, app.wsgi_app)

@@ -19,6 +19,23 @@ CSP = (
 )
 
 
+# Where init_app leaves the prepared security headers (read by allies/public_http.py).
+SECURITY_HEADERS = "allies.security_headers"
+
+
+def security_headers_for(config) -> tuple:
+    """The security headers every response carries, as (name, value) pairs."""
+    headers = (
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+    )
+    if config["ALLIES_ENV"] == "production":
+        headers += (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
+    return headers
+
+
 @login_manager.user_loader
 def load_staff_user(user_id: str):
     """Load staff from the session; a bumped session_version signs every old cookie out.
@@ -92,16 +109,17 @@ def init_app(app) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
+    # Prepared once: cached public pages carry them too (allies/public_http.py).
+    prepared = security_headers_for(app.config)
+    app.extensions[SECURITY_HEADERS] = prepared
+
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if app.config["ALLIES_ENV"] == "production":
-            response.headers.setdefault(
-                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-            )
+        if getattr(response, "allies_prepared", False):
+            return response  # a cached public page: its headers came with it
+        headers = response.headers
+        for name, value in prepared:
+            headers.setdefault(name, value)
         if request.path.startswith(("/staff", "/my", "/sign-in")):
             # pages with contact details or private links are never stored by browsers or proxies
             response.headers["Cache-Control"] = "no-store"

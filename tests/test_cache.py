@@ -18,7 +18,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from allies import create_app
-from allies.cache import ContentVersion, _reader_for, cached, content_version
+from allies.cache import (
+    ContentVersion,
+    PublicCache,
+    _reader_for,
+    cached,
+    content_version,
+    public_cache,
+    size_of,
+)
 from allies.extensions import db
 from allies.organizations.models import Organization
 from bench.serve import GunicornServer
@@ -204,3 +212,75 @@ def test_every_gunicorn_worker_shows_a_committed_change_on_its_very_next_page(ki
     stale = [page for page in after if html.escape(old_name) in page]
     assert not stale, f"{len(stale)} of {len(after)} pages after the commit showed the old name"
     assert all("Riverbend Community Health Collaborative" in page for page in after)
+
+
+# --- bounded in bytes, keyed by what changes the page -------------------------------------------
+
+
+def test_the_cache_is_bounded_in_bytes_least_recently_used_first():
+    store = PublicCache(max_bytes=12_000)
+    for n in range(5):
+        assert store.put(("k", n), b"x" * 2_000, 2_000)
+    assert store.bytes == 10_000 and len(store) == 5
+    store.get(("k", 0))  # used: now the most recent
+    assert store.put(("k", 5), b"y" * 3_000, 3_000)
+    assert store.bytes == 11_000
+    assert store.get(("k", 0)) is not None  # kept
+    assert store.get(("k", 1)) is None and store.get(("k", 2)) is not None  # the oldest went
+    # too large for a quarter of the bound: served by the caller, never kept
+    assert not store.put("huge", b"z" * 3_100, 3_100)
+    assert store.get("huge") is None
+    # a variant made later counts too, and pushes the least recently used out
+    store.grow(("k", 2), store.get(("k", 2)), 900)
+    assert store.bytes == 11_900 and len(store) == 5
+    store.put(("k", 6), b"w" * 500, 500)
+    assert store.bytes == 10_400 and store.get(("k", 3)) is None
+    # an entry grown past a quarter of the bound goes
+    store.grow(("k", 5), store.get(("k", 5)), 200)
+    assert store.get(("k", 5)) is None and store.bytes == 7_400
+    store.forget(("k", 5))
+    store.clear()
+    assert store.bytes == 0 and len(store) == 0
+
+
+def test_fragment_sizes_count_the_text_they_hold():
+    assert size_of("a" * 1000) >= 1000
+    assert size_of({"html": "a" * 1000, "count": 3}) >= 1000
+    assert size_of([("x" * 500, 1)] * 4) >= 2000
+
+
+@pytest.fixture
+def small_cache(app_config):
+    """A worker allowed 150 KB of public pages."""
+    app_config["PUBLIC_CACHE_BYTES"] = 150_000
+
+
+def test_public_pages_stay_within_the_byte_bound(small_cache, app, client, factory):
+    for n in range(12):
+        factory.ally(name=f"Bounded Health {n:02d}")
+    assert public_cache.max_bytes == 150_000
+    sizes = []
+    for n in range(40):  # distinct searches: distinct pages, each of a few KB
+        response = client.get(f"/allies?q=Health%20{n:02d}", headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200
+        sizes.append(len(response.data))
+        assert public_cache.bytes <= 150_000
+    pages = [key for key in public_cache._entries if key[0] == "page"]
+    assert len(pages) < 40  # the first searches were evicted, least recently used first
+    assert ("q", "Health 39") in pages[-1][4]  # the last one stays
+    # the cache's own count of bytes matches what it holds
+    held = sum(slot[1] for slot in public_cache._entries.values())
+    assert held == public_cache.bytes
+
+
+def test_thousands_of_host_headers_add_no_entries(app, client, factory):
+    factory.ally()
+    client.get("/allies")
+    client.get("/allies.json")
+    entries, held = len(public_cache), public_cache.bytes
+    for n in range(1200):
+        path = "/allies" if n % 2 else "/allies.json"
+        response = client.get(f"{path}?utm={n}", headers={"Host": f"x{n}.example.org"})
+        assert response.status_code == 200
+        assert f"x{n}.example.org" not in response.text  # absolute links use the base URL
+    assert (len(public_cache), public_cache.bytes) == (entries, held)

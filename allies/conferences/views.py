@@ -14,7 +14,7 @@ from flask import (
 from flask_login import current_user
 
 from allies.agreements.standing import grace_days_setting, long_date
-from allies.cache import whole_page_cached
+from allies.cache import whole_number, whole_page_cached
 from allies.conferences.cli import init_blueprint
 from allies.conferences.forms import AnswerForm, ConferenceForm, ConfirmForm
 from allies.conferences.links import InvalidAnswerLink, organization_of_token
@@ -86,7 +86,7 @@ def show(conference_id: int):
 
 
 @bp.get("/conferences/<int:conference_id>/allies")
-@whole_page_cached
+@whole_page_cached(query={"page": whole_number(1)})
 def roll(conference_id: int):
     """The recognition roll: the Allies whose agreement covered the first day, A–Z, printable."""
     conference = _conference_or_404(conference_id)
@@ -114,6 +114,7 @@ def roll_css():
 
 
 @bp.get("/conferences/<int:conference_id>/allies.csv")
+@whole_page_cached
 def roll_csv(conference_id: int):
     """The recognition roll as CSV (formula-safe)."""
     conference = _conference_or_404(conference_id)

@@ -11,7 +11,7 @@ from flask import (
 from markupsafe import Markup
 
 from allies.applications.statements import current_statements
-from allies.cache import cached, whole_page_cached
+from allies.cache import cached, text, whole_number, whole_page_cached
 from allies.conferences.queries import recognised_at
 from allies.inputs import int_arg
 from allies.mail.outbox import public_url
@@ -27,6 +27,8 @@ from allies.web import site_settings
 bp = Blueprint("organizations", __name__)
 
 LOGO_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+# A logo's name is new for every upload (profile.save_logo), so its bytes never change.
+LOGO_MAX_AGE = 365 * 24 * 3600
 PAGE_SIZE = 48
 
 
@@ -56,13 +58,14 @@ def home():
 
 
 @bp.get("/become-an-ally")
+@whole_page_cached
 def become_an_ally():
     """What being an Ally means, the current texts, and the Apply button."""
     return render_template("organizations/become.html", texts=current_statements())
 
 
 @bp.get("/allies")
-@whole_page_cached
+@whole_page_cached(query={"type": whole_number(), "q": text(100), "page": whole_number(1)})
 def allies():
     """Current Allies A–Z, filtered by type and searched by name, a page at a time."""
     today = alliance_today()
@@ -170,11 +173,12 @@ def ally(slug: str):
 
 @bp.get("/logos/<name>")
 def logo(name: str):
-    """A stored logo, with an explicit type so browsers never guess."""
+    """A stored logo, with an explicit type so browsers never guess; kept for a year."""
     path = logo_path(name)
     if path is None:
         abort(404)
-    response = send_file(path, mimetype=LOGO_TYPES[path.suffix[1:]], max_age=86400)
+    response = send_file(path, mimetype=LOGO_TYPES[path.suffix[1:]], max_age=LOGO_MAX_AGE)
+    response.cache_control.immutable = True
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; base-uri 'none'; frame-ancestors 'none'; sandbox"
