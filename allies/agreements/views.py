@@ -25,7 +25,7 @@ from allies.forms import BaseForm
 from allies.organizations.models import Organization
 from allies.organizations.staff_views import render_ally_page
 from allies.staff.access import staff_required
-from allies.staff.exports import ALLIES_HEADER, allies_table, export_filename, record_download
+from allies.staff.exports import allies_csv, export_filename, record_download
 from allies.timeutil import alliance_today, local_date_to_utc
 
 bp = Blueprint("agreements", __name__, url_prefix="/staff/allies")
@@ -114,7 +114,7 @@ def export_csv():
     rows = [
         row for row in _rows(today, ending_within=ending) if not wanted or row[1].status == wanted
     ]
-    return csv_response(ALLIES_HEADER, allies_table(rows), filename)
+    return csv_response(*allies_csv(rows, staff=current_user), filename)
 
 
 def _agreement_or_404(organization_id: int, agreement_id: int) -> Agreement:

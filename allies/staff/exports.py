@@ -7,13 +7,15 @@ Every download is audited first (``record_download``): who took which file, when
 The JSON dump holds everything public and private about the programme, nested where a thing
 belongs to another (an organization's contacts and notes, an application's endorsement and
 messages, an agreement's reminders and derived status), then every other table flat. What it
-leaves out is listed in ``NOT_EXPORTED``: secrets (password hashes, link nonces, session
-versions, claim tokens) and the app's own machinery (rate limits, the scheduler lease, the page
-cache's version). Outbox bodies go through ``redact_link_tokens``, so no sign-in link travels.
+leaves out is listed in ``NOT_EXPORTED`` (whole tables: link nonces and the app's own machinery,
+such as rate limits, the scheduler lease, the page cache's version) and ``SECRET_COLUMNS``
+(password hashes, session versions, claim tokens). Outbox bodies go through
+``redact_link_tokens``, so no sign-in link travels. ``download_row`` applies both to every row,
+here and in a contact's personal-data download.
 """
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 
 import sqlalchemy as sa
@@ -48,11 +50,13 @@ NOT_EXPORTED = {
     "content_version": "the public page cache's version",
     "alembic_version": "the schema's migration",
 }
-# Columns the JSON dump leaves out of the tables it holds.
+# Columns no download holds: keys to accounts and the sender's bookkeeping. The one list for
+# the JSON dump and a contact's personal data (organizations/personal_data.py): see download_row.
 SECRET_COLUMNS = {
     "staff_user": {"password_hash", "session_version"},
     "contact": {"session_version"},
     "outbox_message": {"claim_token", "claimed_until"},
+    "sign_in_link": {"nonce"},
 }
 
 
@@ -95,16 +99,23 @@ ALLIES_HEADER = (
     "term_start",
     "term_end",
     "standing",
-    "primary_contact",
-    "primary_email",
 )
+# Bulk contact data is for admins (like the Contacts CSV): reviewers' Allies CSV goes without.
+ALLIES_CONTACT_HEADER = ("primary_contact", "primary_email")
 
 
-def allies_table(listings: Iterable) -> Iterator[tuple]:
-    """One row per Ally from (organization, standing.Listing) pairs, as /staff/allies lists them."""
+def allies_csv(listings: Iterable, *, staff) -> tuple[tuple[str, ...], Iterator[tuple]]:
+    """The header and rows of the Allies CSV that ``staff`` may take: one row per Ally from
+    (organization, standing.Listing) pairs, as /staff/allies lists them, with the primary
+    contact's name and email for admins only."""
+    with_contacts = bool(staff.is_admin)
+    header = ALLIES_HEADER + (ALLIES_CONTACT_HEADER if with_contacts else ())
+    return header, _allies_rows(listings, with_contacts)
+
+
+def _allies_rows(listings: Iterable, with_contacts: bool) -> Iterator[tuple]:
     for org, entry in listings:
-        contact = org.contact_for("primary")
-        yield (
+        row = (
             org.name,
             org.website,
             org.type.name if org.type else "",
@@ -115,9 +126,11 @@ def allies_table(listings: Iterable) -> Iterator[tuple]:
             entry.start,
             entry.end,
             entry.summary,
-            contact.name if contact else "",
-            contact.email if contact else "",
         )
+        if with_contacts:
+            contact = org.contact_for("primary")
+            row += (contact.name, contact.email) if contact else ("", "")
+        yield row
 
 
 AGREEMENTS_HEADER = (
@@ -248,15 +261,26 @@ def json_value(value):
     return value
 
 
+def download_row(table_name: str, values: Mapping) -> dict:
+    """A row of ``table_name`` as every download holds it: JSON-ready values, the table's
+    SECRET_COLUMNS left out, and an outbox message's emailed link tokens redacted."""
+    skipped = SECRET_COLUMNS.get(table_name, set())
+    row = {key: json_value(value) for key, value in values.items() if key not in skipped}
+    if table_name == "outbox_message":
+        for key in ("body_text", "body_html"):
+            if key in row:
+                row[key] = redact_link_tokens(row[key])
+    return row
+
+
 def columns_of(obj, exclude: Iterable[str] = ()) -> dict:
-    """Every column of a model instance as JSON-ready values, secret columns and ``exclude`` left
-    out."""
-    skipped = SECRET_COLUMNS.get(obj.__tablename__, set()) | set(exclude)
-    return {
-        attr.key: json_value(getattr(obj, attr.key))
+    """Every column of a model instance as ``download_row`` holds it, ``exclude`` left out too."""
+    values = {
+        attr.key: getattr(obj, attr.key)
         for attr in sa.inspect(type(obj)).column_attrs
-        if attr.key not in skipped
+        if attr.key not in exclude
     }
+    return download_row(obj.__tablename__, values)
 
 
 def _organizations() -> Iterator[dict]:
@@ -310,20 +334,12 @@ def _agreements(today: date) -> Iterator[dict]:
         }
 
 
-def _outbox_message(row: dict) -> dict:
-    row["body_text"] = redact_link_tokens(row["body_text"])
-    row["body_html"] = redact_link_tokens(row["body_html"])
-    return row
-
-
 def _table_rows(table: sa.Table) -> Iterator[dict]:
-    """Every row of ``table`` (by primary key), secret columns left out."""
-    skipped = SECRET_COLUMNS.get(table.name, set())
+    """Every row of ``table`` (by primary key), as ``download_row`` holds it."""
     query = sa.select(table).order_by(*table.primary_key.columns)
     result = db.session.execute(query.execution_options(yield_per=BATCH)).mappings()
     for row in result:
-        values = {key: json_value(value) for key, value in row.items() if key not in skipped}
-        yield _outbox_message(values) if table.name == "outbox_message" else values
+        yield download_row(table.name, row)
 
 
 # Tables written nested into another section of the dump.

@@ -96,6 +96,24 @@ def test_csv_downloads_are_formula_safe_utf8_and_carry_the_status(app, client, a
     assert all(row["email"].endswith("@example.org") for row in contacts)
 
 
+def test_the_allies_csv_holds_primary_contacts_for_admins_only(app, client, auth, factory):
+    factory.ally(name="Contact Org", email="primary@contact.example.org")
+    auth.login("reviewer")
+    response = client.get("/staff/allies/export.csv")
+    (row,) = _csv(response)
+    assert row["name"] == "Contact Org" and row["status"] == "active"
+    assert "primary_contact" not in row and "primary_email" not in row
+    body = response.get_data(as_text=True)
+    assert "primary@contact.example.org" not in body and "Pat Contact" not in body
+    auth.logout()
+    auth.login("admin")
+    (row,) = _csv(client.get("/staff/allies/export.csv"))
+    assert (row["primary_contact"], row["primary_email"]) == (
+        "Pat Contact",
+        "primary@contact.example.org",
+    )
+
+
 def test_the_json_dump_holds_the_programme_and_no_secret(app, client, auth, factory):
     from allies.organizations.operations import send_sign_in_link
 
