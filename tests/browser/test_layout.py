@@ -97,6 +97,7 @@ SPLIT_WORDS = """() => {
     const style = getComputedStyle(el);
     if (style.display.startsWith('inline') && style.display !== 'inline-block') continue;
     if (!el.offsetParent && style.position !== 'fixed') continue;  // not shown
+    if (el.clientWidth <= 1 && style.overflow === 'hidden') continue;  // for screen readers only
     const room = el.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
     ctx.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
     for (const word of el.innerText.split(/[\\s-]+/)) {
