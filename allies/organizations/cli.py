@@ -27,7 +27,10 @@ def import_command(roster: Path, dry_run: bool):
     (YYYY-MM-DD), and optionally ally_since (a year or a date) and logo (a file path relative to
     the CSV). Prints a line per row ("row N" is the Nth record after the header), then
     "imported N" ("would import N" with --dry-run). Any invalid row: nothing is written and the
-    exit status is 1. Rows already present are left alone, so a second run adds nothing.
+    exit status is 1. A row whose organization is already an Ally here is left alone ("already
+    present"), so a second run adds nothing; one whose organization is here but not an Ally (an
+    application waiting or declined, a term lapsed or ended) is an error naming it. A logo must
+    be a regular file inside the CSV's folder, within the logo size limit.
     """
     from allies.errors import OperationError
     from allies.organizations.roster import import_roster

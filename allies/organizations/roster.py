@@ -7,10 +7,17 @@ January of it, or a date; default the agreement's start) and ``logo`` (a PNG, JP
 its path relative to the CSV). Quoted fields may hold commas and line breaks.
 
 Each row is checked with the rules of the application form (its own field classes, bound to the
-row) and the logo rules, and against the organizations already here, by the app's duplicate
-detection: a row already present is reported and left alone, so importing a file twice adds
-nothing. Row N is the Nth record after the header (the spreadsheet's row N + 1); blank records
-are skipped but still counted.
+row) and the logo rules, and against the organizations already here that the app's duplicate
+detection matches (same name or website domain). One that is an Ally here (listed today, by the
+standing rule, or holding a term with the row's start) is reported "already present" and left
+alone, so importing a file twice adds nothing. One that is here but not an Ally (an application
+waiting for review, declined or withdrawn; a term lapsed, ended early or not yet begun) makes the
+row an error that names it: importing would otherwise skip an organization the roster says is an
+Ally. Row N is the Nth record after the header (the spreadsheet's row N + 1); blank records are
+skipped but still counted.
+
+A logo is read only when its path, symlinks resolved, stays inside the CSV's folder, names a
+regular file and is within the form's upload limit (``LOGO_MAX_BYTES``).
 
 A row's term must be in force: a start after today is refused (approve an Ally that has not
 started through Allies), and so is a term that has already lapsed (give the start of the current
@@ -37,17 +44,27 @@ from flask import current_app
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from allies.agreements.operations import start_agreement
-from allies.agreements.standing import Status, Term, lapse_date, status
+from allies.agreements.queries import agreements_of
+from allies.agreements.standing import (
+    Status,
+    Term,
+    is_listed,
+    lapse_date,
+    status,
+    status_of,
+    term_in_force,
+)
 from allies.agreements.terms import term_end
 from allies.applications.forms import ApplicationForm
 from allies.applications.models import (
+    OPEN_STATES,
     STATEMENT_KINDS,
     Application,
     ApplicationKind,
     ApplicationState,
     Endorsement,
 )
-from allies.applications.operations import find_possible_duplicate
+from allies.applications.queries import applications_of
 from allies.applications.statements import current_statements
 from allies.errors import OperationError, operation
 from allies.extensions import db
@@ -57,7 +74,7 @@ from allies.organizations.profile import normalize_name, unique_slug, website_do
 from allies.reminders.operations import skip_reminders_already_due
 from allies.staff.audit import record_event
 from allies.staff.settings import all_settings
-from allies.timeutil import utcnow
+from allies.timeutil import to_local, utcnow
 
 REQUIRED_COLUMNS = (
     "name",
@@ -383,6 +400,108 @@ def _check_row(
     return outcome, _Planned(outcome, form, start, since)
 
 
+def _namesakes(name: str, website: str) -> list[Organization]:
+    """Every organization here that the application's duplicate check
+    (applications.operations.find_possible_duplicate) would match: the same website domain or
+    the same name. All of them, not only the first, because an organization declined once and
+    approved on a second application is here twice."""
+    return list(
+        db.session.scalars(
+            db.select(Organization)
+            .where(
+                (Organization.website_domain == website_domain(website))
+                | (Organization.normalized_name == normalize_name(name))
+            )
+            .order_by(Organization.id)
+        )
+    )
+
+
+def _already_here(
+    name: str, website: str, start: date, today: date, grace_days: int
+) -> tuple[str | None, tuple[str, str] | None]:
+    """Whether the row's organization is here already: ``(its name here, None)`` when it is an
+    Ally here, ``(None, (column, message))`` when it is here but not an Ally (which the row must
+    not paper over), ``(None, None)`` when it is new.
+
+    An Ally here is listed today (standing's rule, whatever its term's dates), or holds a term
+    with the row's start: the row's own term, imported before and perhaps ended since, so a
+    second run of the same file adds nothing.
+    """
+    namesakes = _namesakes(name, website)
+    for organization in namesakes:
+        agreements = agreements_of(organization.id)
+        if any(agreement.start_date == start for agreement in agreements):
+            return organization.name, None
+        in_force = term_in_force(agreements, today)
+        if in_force is not None and is_listed(Term.of(in_force), today, grace_days):
+            return organization.name, None
+    if not namesakes:
+        return None, None
+    # Name the one that needs a decision first, else the newest.
+    waiting = {organization.id: _open_application(organization.id) for organization in namesakes}
+    organization = max(namesakes, key=lambda o: (waiting[o.id] is not None, o.id))
+    if organization.website_domain == website_domain(website):
+        column, same = "website", "same website domain"
+    else:
+        column, same = "name", "same name"
+    return None, (
+        column,
+        f"{same} as {organization.name}, "
+        + _not_an_ally(organization, waiting[organization.id], today, grace_days),
+    )
+
+
+def _open_application(organization_id: int) -> Application | None:
+    return next(
+        (a for a in applications_of(organization_id) if a.state in OPEN_STATES),
+        None,
+    )
+
+
+def _not_an_ally(organization, waiting, today: date, grace_days: int) -> str:
+    """Why ``organization``, here but not listed, cannot be taken for the row's Ally, and what
+    to do instead."""
+    if waiting is not None:
+        return (
+            f"whose application #{waiting.id} is waiting for review: approve or decline "
+            f"application #{waiting.id} first"
+        )
+    page = f"/staff/allies/{organization.id}"
+    in_force = term_in_force(agreements_of(organization.id), today)
+    if in_force is not None:
+        term = f"whose term {in_force.start_date} – {in_force.end_date}"
+        found = status_of(in_force, today, grace_days)
+        if found is Status.LAPSED:
+            return (
+                f"{term} lapsed on {lapse_date(in_force.end_date, grace_days)}: renew it from "
+                f"its staff page ({page}) instead of importing it"
+            )
+        if found is Status.TERMINATED:
+            return (
+                f"{term} was ended early on {in_force.terminated_on}: it is not an Ally here; "
+                "leave the row out"
+            )
+        if found is Status.UPCOMING:
+            return f"{term} was approved in Allies and has not begun: leave the row out ({page})"
+        return f"{term} is {found}, not in force: leave the row out ({page})"
+    decided = next(
+        (
+            a
+            for a in applications_of(organization.id)
+            if a.state in (ApplicationState.DECLINED, ApplicationState.WITHDRAWN)
+        ),
+        None,
+    )
+    if decided is not None:
+        on = to_local(decided.decided_at).date() if decided.decided_at else "an unknown day"
+        return (
+            f"whose application #{decided.id} was {decided.state} on {on}: it is not an Ally "
+            "here; leave the row out, or bring it in through a new application"
+        )
+    return "which is not an Ally here: leave the row out"
+
+
 def check_roster(path: Path, today: date) -> tuple[list[RowOutcome], list[_Planned]]:
     """Every row's outcome, and the valid rows not yet present (to write). Reads only."""
     header, records = read_roster(path)
@@ -422,11 +541,15 @@ def check_roster(path: Path, today: date) -> tuple[list[RowOutcome], list[_Plann
         seen_domains.setdefault(domain, number)
         if outcome.errors:
             continue
-        existing, _reason = find_possible_duplicate(outcome.name, plan.form.website.data)
-        if existing is not None:
-            outcome.present_as = existing.name
-            continue
-        planned.append(plan)
+        present_as, problem = _already_here(
+            outcome.name, plan.form.website.data, plan.start, today, grace_days
+        )
+        if problem is not None:
+            outcome.errors.append(problem)
+        elif present_as is not None:
+            outcome.present_as = present_as
+        else:
+            planned.append(plan)
     return outcomes, planned
 
 

@@ -138,10 +138,44 @@ def test_example_roster_imports_on_a_fresh_install(app, runner, client):
     assert counts(app) == before
 
 
-def test_example_roster_beside_the_demo_data_adds_only_the_new_allies(app, runner):
-    """The demo Allies are the seed page's too: the import leaves them alone."""
+def test_example_roster_beside_the_demo_data_adds_only_the_new_allies(app, runner, tmp_path):
+    """The demo Allies are the seed page's too: the current ones are left alone, and the demo's
+    lapsed Ally and waiting applicant are not Allies, so their rows refuse the import."""
     runner.invoke(args=["demo"])
-    result, lines = run_import(runner, PROJECT_DIR / "examples" / "roster.csv")
+    example = PROJECT_DIR / "examples" / "roster.csv"
+    with app.app_context():
+        lapsed = db.session.scalar(
+            db.select(Organization).where(Organization.name == "Cambridge Health Alliance (CHA)")
+        )
+        (lapsed_term,) = lapsed.agreements
+        waiting = db.session.scalar(
+            db.select(Application.id)
+            .join(Organization, Application.organization_id == Organization.id)
+            .where(Organization.name == "People Power Health")
+        )
+        lapsed_line = (
+            "row 6: ERROR website: same website domain as Cambridge Health Alliance (CHA), "
+            f"whose term {lapsed_term.start_date} – {lapsed_term.end_date} lapsed on "
+            f"{lapsed_term.end_date + timedelta(days=31)}: renew it from its staff page "
+            f"(/staff/allies/{lapsed.id}) instead of importing it"
+        )
+    before = counts(app)
+
+    result, lines = run_import(runner, example)
+
+    assert result.exit_code == 1
+    assert lapsed_line in lines
+    assert (
+        "row 11: ERROR website: same website domain as People Power Health, whose application "
+        f"#{waiting} is waiting for review: approve or decline application #{waiting} first"
+    ) in lines
+    assert lines[-1] == "imported 0 (2 rows have errors; nothing was written)"
+    assert counts(app) == before
+
+    with example.open(encoding="utf-8-sig", newline="") as f:
+        records = list(csv.DictReader(f))
+    kept = [r for r in records if r["name"] not in (lapsed.name, "People Power Health")]
+    result, lines = run_import(runner, write_roster(tmp_path, kept, columns=list(records[0])))
     assert result.exit_code == 0, result.output
     assert any(": already present The Camden Coalition" in line for line in lines)
     assert any(": ok The BMPRC Initiative (term" in line for line in lines)
@@ -377,9 +411,14 @@ def test_duplicates_within_the_file_are_errors(app, runner, tmp_path):
 
 
 def test_an_organization_already_here_is_left_alone(app, runner, factory, tmp_path):
-    """Same name or same website domain, as the application's duplicate check decides."""
-    factory.application(name="Health Equity Collective", website="https://equity.example.org")
-    factory.ally(name="Rural Docs", website="https://ruraldocs.example.org")
+    """Same name or same website domain, as the application's duplicate check decides, and
+    listed today (whatever its term's dates)."""
+    factory.ally(
+        name="Health Equity Collective",
+        website="https://equity.example.org",
+        start=date(2025, 6, 1),
+    )
+    factory.ally(name="Rural Docs", website="https://ruraldocs.example.org", start=TODAY)
     path = write_roster(
         tmp_path,
         [
@@ -402,6 +441,160 @@ def test_an_organization_already_here_is_left_alone(app, runner, factory, tmp_pa
     after = counts(app)
     assert after["Organization"] == before["Organization"] + 1
     assert after["Agreement"] == before["Agreement"] + 1
+
+
+def _organization_id(app, name: str) -> int:
+    with app.app_context():
+        return db.session.scalar(db.select(Organization.id).where(Organization.name == name))
+
+
+def test_an_application_waiting_for_review_is_not_an_ally_and_refuses_the_import(
+    app, runner, factory
+):
+    """The reviewer's repro: the example roster after one of its organizations only applied."""
+    assert runner.invoke(args=["bootstrap", "--no-demo"]).exit_code == 0
+    name = "The American Academy of Family Physicians"
+    application_id = factory.application(name=name)
+    before = counts(app)
+
+    result, lines = run_import(runner, PROJECT_DIR / "examples" / "roster.csv")
+
+    assert result.exit_code == 1
+    assert lines[0] == (
+        f"row 1: ERROR name: same name as {name}, whose application #{application_id} is "
+        f"waiting for review: approve or decline application #{application_id} first"
+    )
+    assert lines[1].startswith("row 2: ok ")
+    assert lines[-1] == "imported 0 (1 row has errors; nothing was written)"
+    assert counts(app) == before
+
+
+def test_a_declined_or_withdrawn_applicant_is_named_and_refuses_the_import(
+    app, runner, factory, tmp_path
+):
+    from allies.applications.operations import decline_application, withdraw_application
+    from allies.staff.models import StaffUser
+
+    declined = factory.application(name="Declined Org", website="https://declined.example.org")
+    withdrawn = factory.application(name="Gone Org", website="https://gone.example.org")
+    factory.staff("admin")
+    with app.app_context():
+        staff = db.session.scalar(db.select(StaffUser))
+        application = db.session.get(Application, declined)
+        decline_application(application, "Not a health organization.", staff=staff)
+        declined_on = application.decided_at.date()
+        application = db.session.get(Application, withdrawn)
+        withdraw_application(application, contact=application.contact)
+        withdrawn_on = application.decided_at.date()
+    path = write_roster(
+        tmp_path,
+        [
+            row(1, name="Declined Org"),
+            row(2, name="Someone Else", website="https://www.gone.example.org/about"),
+        ],
+    )
+    before = counts(app)
+
+    result, lines = run_import(runner, path)
+
+    assert result.exit_code == 1
+    assert lines == [
+        f"row 1: ERROR name: same name as Declined Org, whose application #{declined} was "
+        f"declined on {declined_on}: it is not an Ally here; leave the row out, or bring it in "
+        "through a new application",
+        f"row 2: ERROR website: same website domain as Gone Org, whose application "
+        f"#{withdrawn} was withdrawn on {withdrawn_on}: it is not an Ally here; leave the row "
+        "out, or bring it in through a new application",
+        "imported 0 (2 rows have errors; nothing was written)",
+    ]
+    assert counts(app) == before
+
+
+def test_a_lapsed_terminated_or_not_yet_begun_ally_is_named_and_refuses_the_import(
+    app, runner, factory, tmp_path
+):
+    from allies.agreements.operations import terminate_agreement
+    from allies.staff.models import StaffUser
+
+    lapsed_id, _ = factory.ally(name="Lapsed Org", start=date(2023, 5, 1))
+    _, ended = factory.ally(name="Ended Org", start=date(2026, 1, 5))
+    waiting_id, _ = factory.ally(name="Waiting Org", start=date(2027, 1, 10))
+    with app.app_context():
+        staff = db.session.scalar(db.select(StaffUser))
+        terminate_agreement(
+            db.session.get(Agreement, ended),
+            staff=staff,
+            reason="Asked to leave.",
+            on=date(2026, 9, 1),
+            today=date(2026, 9, 1),
+        )
+    path = write_roster(
+        tmp_path, [row(1, name="Lapsed Org"), row(2, name="Ended Org"), row(3, name="Waiting Org")]
+    )
+    before = counts(app)
+
+    result, lines = run_import(runner, path)
+
+    assert result.exit_code == 1
+    assert lines == [
+        "row 1: ERROR name: same name as Lapsed Org, whose term 2023-05-01 – 2025-04-30 lapsed "
+        f"on 2025-05-31: renew it from its staff page (/staff/allies/{lapsed_id}) instead of "
+        "importing it",
+        "row 2: ERROR name: same name as Ended Org, whose term 2026-01-05 – 2028-01-04 was "
+        "ended early on 2026-09-01: it is not an Ally here; leave the row out",
+        "row 3: ERROR name: same name as Waiting Org, whose term 2027-01-10 – 2029-01-09 was "
+        f"approved in Allies and has not begun: leave the row out (/staff/allies/{waiting_id})",
+        "imported 0 (3 rows have errors; nothing was written)",
+    ]
+    assert counts(app) == before
+
+
+def test_an_ally_here_under_a_second_record_is_present_despite_an_old_decline(
+    app, runner, factory, tmp_path
+):
+    """Declined once, applied again and approved: the Ally is already here."""
+    from allies.applications.operations import decline_application
+    from allies.staff.models import StaffUser
+
+    first = factory.application(name="Second Try Org", website="https://try.example.org")
+    factory.staff("admin")
+    with app.app_context():
+        staff = db.session.scalar(db.select(StaffUser))
+        decline_application(db.session.get(Application, first), "Too early.", staff=staff)
+    factory.ally(name="Second Try Org", website="https://try.example.org", start=TODAY)
+    path = write_roster(tmp_path, [row(1, name="Second Try Org")])
+
+    result, lines = run_import(runner, path)
+
+    assert result.exit_code == 0, result.output
+    assert lines == ["row 1: already present Second Try Org", "imported 0"]
+
+
+def test_a_second_run_adds_nothing_even_after_the_term_was_terminated(
+    app, runner, factory, tmp_path
+):
+    """The same start as a term already here is that term: it is never imported twice."""
+    from allies.agreements.operations import terminate_agreement
+    from allies.staff.models import StaffUser
+
+    path = write_roster(tmp_path, [row(1)])
+    assert run_import(runner, path)[0].exit_code == 0
+    factory.staff("admin")
+    with app.app_context():
+        terminate_agreement(
+            db.session.scalar(db.select(Agreement)),
+            staff=db.session.scalar(db.select(StaffUser)),
+            reason="Merged with another organization.",
+            on=TODAY,
+            today=TODAY,
+        )
+    before = counts(app)
+
+    result, lines = run_import(runner, path)
+
+    assert result.exit_code == 0, result.output
+    assert lines == ["row 1: already present Community Health Org 1", "imported 0"]
+    assert counts(app) == before
 
 
 # --- terms that are not in force ----------------------------------------------------------------
