@@ -25,6 +25,7 @@ from allies.agreements.models import Agreement
 from allies.applications.models import Application
 from allies.extensions import db
 from allies.organizations.models import Contact, Organization
+from allies.organizations.profile import website_domain
 from allies.staff.search_documents import CONTACT_DOCUMENT, ORGANIZATION_DOCUMENT
 
 MIN_LENGTH = 2  # shorter queries are answered with a message, not searched
@@ -84,14 +85,40 @@ def clean_query(text: str) -> str:
     return " ".join(text.split())[:MAX_LENGTH].strip()
 
 
+# A word staff typed or pasted as a web address: a scheme, a leading "www." or a host with a path.
+_WEB_ADDRESS = re.compile(r"(?i)(?:https?:/*|www\.|[^\s/@:]+\.[^\s/@:]+(?::\d*)?/)")
+
+
+def _as_domain(word: str) -> str:
+    """``word``, or the website domain it names when it looks like a web address.
+
+    Organizations are matched on their website's domain (no scheme, no ``www.``, no path; see
+    website_domain), so "https://www.example.org/about" must be searched as "example.org". An
+    email address is left whole: its user part is not a host. A scheme with no host is nothing.
+    """
+    if "@" in word or not _WEB_ADDRESS.match(word):
+        return word
+    address = word if "://" in word else "https://" + word.split(":/", 1)[-1].lstrip("/")
+    try:
+        return website_domain(address)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address: not a domain to look for
+        return ""
+
+
+def _query_words(query: str) -> list[str]:
+    """The query's space-separated words, web addresses reduced to their domains."""
+    return [word for word in (_as_domain(word) for word in query.split()) if word]
+
+
 def _postgres_words(query: str) -> list[str]:
     """The query's words as full-text search sees them: letters and digits, lower case."""
-    return [word[:MAX_WORD_LENGTH] for word in re.findall(r"[^\W_]+", query.lower())][:MAX_WORDS]
+    text = " ".join(_query_words(query)).lower()
+    return [word[:MAX_WORD_LENGTH] for word in re.findall(r"[^\W_]+", text)][:MAX_WORDS]
 
 
 def _sqlite_words(query: str) -> list[str]:
     """The query's words for LIKE: split on spaces only, so "first_last" or "50%" stay whole."""
-    return [word[:MAX_WORD_LENGTH] for word in query.lower().split()][:MAX_WORDS]
+    return [word.lower()[:MAX_WORD_LENGTH] for word in _query_words(query)][:MAX_WORDS]
 
 
 def tsquery_text(words: list[str]) -> str:

@@ -192,6 +192,12 @@ ODD_QUERIES = (
     "%_%",
     "ｆｕｌｌｗｉｄｔｈ",
     "١٢٣ ٤٥",
+    "https://[::1",
+    "http://[",
+    "https://user:pw@host.example.org:99999/x",
+    "www.ÉTICA.org",
+    "https://İstanbul.example",
+    "ßtraße",
 )
 
 
@@ -206,6 +212,45 @@ def test_unicode_names_are_found(client, auth, factory):
     factory.application(name="Clínica São Paulo", city="Recife")
     auth.login("reviewer")
     assert _titles(_results(client, "clínica são")) == ["Clínica São Paulo"]
+
+
+ZETA_QUERIES = (
+    "zeta-health.org",
+    "www.zeta-health.org",
+    "WWW.Zeta-Health.ORG",
+    "https://www.zeta-health.org",
+    "https://www.zeta-health.org/",
+    "https://www.zeta-health.org/about",
+    "http://zeta-health.org/about?lang=es#team",
+    "zeta-health.org/about",
+    "www.zeta-health.org/about",
+)
+
+
+def test_a_website_typed_or_pasted_finds_its_organization(client, auth, factory):
+    factory.ally(start=START, name="Zeta Health", website="https://www.zeta-health.org/about")
+    factory.application(name="Other Place", website="https://www.other.example.org/about")
+    auth.login("reviewer")
+    for query in ZETA_QUERIES:
+        html = _results(client, query)
+        assert _titles(html) == ["Zeta Health"], query
+        assert "website:" in _rows(html)[0], query
+    # with other words beside it, every word still counts
+    assert _titles(_results(client, "zeta https://www.zeta-health.org/about")) == ["Zeta Health"]
+    assert _titles(_results(client, "other https://www.zeta-health.org")) == []
+    # an email address is not a website: its user part still counts
+    factory.application(name="Mail Org", email="someone@zeta-health.org")
+    assert _titles(_results(client, "nobody@zeta-health.org")) == []
+    assert "Pat Contact" in _titles(_results(client, "someone@zeta-health.org"))
+
+
+def test_a_bare_scheme_is_not_a_search(client, auth, factory):
+    factory.application(name="Https Clinic", website="https://https-clinic.example.org")
+    auth.login("reviewer")
+    for query in ("https://", "http://www.", "https:// www."):
+        html = _results(client, query)
+        assert _rows(html) == [], query
+        assert "Type part of a name" in html, query
 
 
 STAFF_PAGES = (
