@@ -13,21 +13,29 @@ in their place:
   statements, decisions, messages and endorsements, its agreements' notes, staff notes, any other
   table with an ``organization_id``), in audit events about it, and in outbox messages that name
   the person together with the organization;
-- outbox messages to the person not yet delivered are not sent (marked failed, saying why), and
-  they are taken out of the copy of the others; a delivered message's ``.eml`` file in the mail
-  folder is written again from the pseudonymised row.
+- outbox messages to the person not yet delivered: one meant for the organization
+  (``READDRESSED_KINDS``: reminders, invitations, decisions) goes to the first address in its
+  copy, or else to another enabled primary contact of the organization, greeting them by name
+  and with a renewal link of their own in place of the person's; a personal one (sign-in and
+  status links), or one with nobody left to take it, is not sent (marked failed, saying why).
+  The person is taken out of the copy of the others; a delivered message's ``.eml`` file in the
+  mail folder is written again from the pseudonymised row.
+
+Where the person is looked for is one list (``_places``): the download holds exactly the rows
+erasure rewrites, plus the contact row, the applications they sent and their sign-in links'
+dates. Both leave out the columns ``allies.staff.exports.SECRET_COLUMNS`` names.
 
 Free text is matched on the full name, the email and the phone, whole words and case-insensitive
 (an HTML body's escaped form of the name too): a first name alone in a message ("Thanks, Dana")
 is not recognised.
 """
 
-import json
 import os
 import re
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from email.policy import SMTP as SMTP_POLICY
 
 import sqlalchemy as sa
@@ -38,6 +46,7 @@ from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.organizations.models import Contact, Organization, SignInLink
 from allies.staff.audit import record_event
+from allies.staff.exports import columns_of, download_row, json_value
 from allies.timeutil import utcnow
 
 # Tables whose rows are other people's records: never rewritten when someone else is erased.
@@ -46,6 +55,27 @@ OTHER_PEOPLE = ("contact", "staff_user")
 NOT_SCANNED = ("sign_in_link", "rate_limit_counter", "scheduler_lease", "alembic_version")
 NOT_DELIVERED = ("pending", "sending")
 NOT_SENT_REASON = "Not sent: the recipient's personal data was erased."
+# Outbox messages (by kind, their template's name) that speak to the organization rather than to
+# the person: still waiting when the person is erased, they go to someone else there. Every
+# other kind is personal and never readdressed: ``sign_in_link`` and the messages with a status
+# link (``application_received``, ``application_question``, ``renewal_received``) carry a link
+# that signs its holder in as the person; ``answer_received`` acknowledges what the person
+# wrote; ``staff_*`` and ``test_message`` are for staff. A reminder carries the person's renewal
+# link too: the new recipient gets a link of their own in its place (``_hand_over_links``).
+READDRESSED_KINDS = frozenset(
+    {
+        "reminder",
+        "conference_invitation",
+        "conference_reminder",
+        "application_approved",
+        "application_declined",
+        "application_withdrawn",
+        "agreement_terminated",
+    }
+)
+# An emailed sign-in or renewal link's token (mail.outbox.LINK_PATH); a conference answer link
+# is the organization's, not the person's, and stays as it is.
+_PERSONAL_LINK = re.compile(r"/my/link/([A-Za-z0-9._-]+)")
 
 
 def pseudonym_name(contact: Contact) -> str:
@@ -91,38 +121,24 @@ class _Matcher:
         patterns = [self._email, *self._names] + ([self._phone] if self._phone else [])
         return any(pattern.search(text) for pattern in patterns)
 
-    def scrub(self, value, *, names: bool = True):
-        """``value`` (text, or JSON made of dicts and lists) with the person replaced."""
+    def scrub(self, value, *, names: bool = True, name: str | None = None):
+        """``value`` (text, or JSON made of dicts and lists) with the person replaced: by the
+        pseudonym, or their full name by ``name`` if given."""
         if isinstance(value, dict):
-            return {key: self.scrub(item, names=names) for key, item in value.items()}
+            return {key: self.scrub(item, names=names, name=name) for key, item in value.items()}
         if isinstance(value, list):
-            return [self.scrub(item, names=names) for item in value]
+            return [self.scrub(item, names=names, name=name) for item in value]
         if not isinstance(value, str):
             return value
         if self.email:
             value = self._email.sub(self.new_email, value)
         if names:
+            replacement = self.new_name if name is None else name
             for pattern in self._names:
-                value = pattern.sub(self.new_name, value)
+                value = pattern.sub(lambda _match: replacement, value)
             if self._phone:
                 value = self._phone.sub("[phone erased]", value)
         return value
-
-
-def _json(value):
-    if isinstance(value, datetime):
-        return value.isoformat() + "Z"
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _columns(obj, exclude=()) -> dict:
-    return {
-        attr.key: _json(getattr(obj, attr.key))
-        for attr in sa.inspect(type(obj)).column_attrs
-        if attr.key not in exclude
-    }
 
 
 def _organization_subjects(organization: Organization):
@@ -148,33 +164,6 @@ def _organization_subjects(organization: Organization):
 
 def _contains(column, text: str):
     return sa.func.lower(sa.cast(column, sa.Text)).contains(text.lower(), autoescape=True)
-
-
-def _audit_events(contact: Contact, matcher: _Matcher) -> list:
-    """Audit events that mention the person: their email anywhere, their name about their
-    organization."""
-    from allies.staff.models import AuditEvent
-
-    text_columns = (
-        AuditEvent.actor,
-        AuditEvent.reason,
-        AuditEvent.from_state,
-        AuditEvent.to_state,
-        AuditEvent.changes,
-    )
-    by_email = sa.or_(*(_contains(column, matcher.email) for column in text_columns))
-    events = db.session.scalars(
-        db.select(AuditEvent)
-        .where(sa.or_(by_email, _organization_subjects(contact.organization)))
-        .order_by(AuditEvent.id)
-    )
-    fields = ("actor", "reason", "from_state", "to_state")
-    return [
-        event
-        for event in events
-        if any(matcher.mentions(getattr(event, name)) for name in fields)
-        or matcher.mentions(json.dumps(event.changes, ensure_ascii=False))
-    ]
 
 
 def _outbox_messages(contact: Contact, matcher: _Matcher) -> list:
@@ -211,80 +200,149 @@ def _outbox_messages(contact: Contact, matcher: _Matcher) -> list:
     ]
 
 
+# --- where the person is written: one list for the download and the erasure ---------------------
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Rows of one table where the person may be written."""
+
+    table: sa.Table
+    where: object  # an SQL condition on the table
+    names: bool  # the full name and the phone are matched too, not only the email
+
+
+def _places(contact: Contact, matcher: _Matcher, message_ids: list[int]) -> list[_Place]:
+    """Where the person is looked for (see the module): ``personal_data`` downloads the rows
+    these hold that mention the person, and ``erase_contact`` rewrites the same rows.
+
+    ``message_ids``: the outbox messages to, copying or naming the person (``_outbox_messages``).
+    """
+    from allies.applications.models import Application, ApplicationMessage, Endorsement
+    from allies.mail.models import OutboxMessage
+
+    tables = db.metadata.tables
+    organization = contact.organization
+    applications = db.select(Application.id).where(Application.organization_id == organization.id)
+    places = [
+        # The name and phone, where they belong to this organization or speak of this person.
+        _Place(tables["audit_event"], _organization_subjects(organization), names=True),
+        _Place(tables["outbox_message"], OutboxMessage.id.in_(message_ids), names=True),
+        _Place(
+            tables["endorsement"],
+            sa.or_(
+                Endorsement.application_id.in_(applications),
+                sa.func.lower(Endorsement.signer_email) == matcher.email,
+            ),
+            names=True,
+        ),
+        _Place(
+            tables["application_message"],
+            ApplicationMessage.application_id.in_(applications),
+            names=True,
+        ),
+    ]
+    for table in db.metadata.sorted_tables:
+        if "organization_id" in table.c and table.name not in OTHER_PEOPLE:
+            places.append(_Place(table, table.c.organization_id == organization.id, names=True))
+    # The email, anywhere else it is written.
+    if matcher.email:
+        for table in db.metadata.sorted_tables:
+            if table.name in OTHER_PEOPLE or table.name in NOT_SCANNED:
+                continue
+            columns = _text_columns(table)
+            if columns:
+                anywhere = sa.or_(*(_contains(column, matcher.email) for column in columns))
+                places.append(_Place(table, anywhere, names=False))
+    return places
+
+
+def _text_columns(table: sa.Table) -> list[sa.Column]:
+    return [
+        column
+        for column in table.columns
+        if isinstance(column.type, sa.String | sa.JSON) and not column.primary_key
+    ]
+
+
+def _changes(row, columns: list[sa.Column], matcher: _Matcher, *, names: bool) -> dict:
+    """The text columns of ``row`` that mention the person, scrubbed."""
+    changed = {}
+    for column in columns:
+        value = row[column.name]
+        if value is None:
+            continue
+        new = matcher.scrub(value, names=names)
+        if new != value:
+            changed[column.name] = new
+    return changed
+
+
+def _rows_mentioning(places: list[_Place], matcher: _Matcher) -> dict[str, list[dict]]:
+    """The rows of ``places`` that mention the person, whole, by table (each row once, in
+    primary-key order)."""
+    found: dict[str, dict[tuple, dict]] = {}
+    for place in places:
+        columns = _text_columns(place.table)
+        if not columns:
+            continue
+        keys = list(place.table.primary_key.columns)
+        for row in db.session.execute(sa.select(place.table).where(place.where)).mappings():
+            if _changes(row, columns, matcher, names=place.names):
+                key = tuple(row[column.name] for column in keys)
+                found.setdefault(place.table.name, {})[key] = download_row(place.table.name, row)
+    return {table: [rows[key] for key in sorted(rows)] for table, rows in found.items()}
+
+
+# The download's sections for the tables that have one; other tables go under "other_records".
+SECTIONS = {
+    "endorsement": "endorsements_signed",
+    "application_message": "application_messages_naming_them",
+    "organization_note": "staff_notes_naming_them",
+    "outbox_message": "emails",
+    "audit_event": "audit_events",
+}
+
+
 def personal_data(contact: Contact) -> dict:
     """Everything Allies holds about the person behind ``contact``, ready for JSON.
 
-    Their contact row; the applications they sent; the endorsements signed with their address
-    (or their name, for their organization); the emails to them, copying them or naming them
-    (links in bodies redacted); the audit events that mention them; the staff notes and messages
-    on their organization that name them; and the dates of their sign-in links (never the links).
+    Their contact row; the applications they sent; every row erasure would rewrite (``_places``):
+    the endorsements signed with their address or naming them, the emails to them, copying them
+    or naming them (links in bodies redacted), the audit events that mention them, the staff
+    notes and messages on their organization that name them, and anything else of their
+    organization's that does (conference answers, agreements' termination reasons...) under
+    ``other_records``; and the dates of their sign-in links (never the links).
     """
-    from allies.applications.models import Application, ApplicationMessage, Endorsement
-    from allies.mail.outbox import redact_link_tokens
-    from allies.organizations.models import OrganizationNote
+    from allies.applications.models import Application
 
     matcher = _Matcher(contact)
     organization = contact.organization
     applications = db.session.scalars(
         db.select(Application).where(Application.contact_id == contact.id).order_by(Application.id)
     ).all()
-    organization_applications = db.select(Application.id).where(
-        Application.organization_id == organization.id
-    )
-    endorsements = [
-        endorsement
-        for endorsement in db.session.scalars(
-            db.select(Endorsement)
-            .where(
-                sa.or_(
-                    sa.func.lower(Endorsement.signer_email) == matcher.email,
-                    Endorsement.application_id.in_(organization_applications),
-                )
-            )
-            .order_by(Endorsement.id)
-        )
-        if matcher.mentions(endorsement.signer_email) or matcher.mentions(endorsement.signer_name)
-    ]
-    messages = [
-        message
-        for message in db.session.scalars(
-            db.select(ApplicationMessage)
-            .where(ApplicationMessage.application_id.in_(organization_applications))
-            .order_by(ApplicationMessage.id)
-        )
-        if matcher.mentions(message.body)
-    ]
-    notes = [
-        note
-        for note in db.session.scalars(
-            db.select(OrganizationNote)
-            .where(OrganizationNote.organization_id == organization.id)
-            .order_by(OrganizationNote.id)
-        )
-        if matcher.mentions(note.body)
-    ]
+    sent = {application.id for application in applications}
     links = db.session.scalars(
         db.select(SignInLink).where(SignInLink.contact_id == contact.id).order_by(SignInLink.id)
     ).all()
-    emails = []
-    for message in _outbox_messages(contact, matcher):
-        row = _columns(message, exclude=("claim_token", "claimed_until"))
-        row["body_text"] = redact_link_tokens(message.body_text)
-        row["body_html"] = redact_link_tokens(message.body_html)
-        emails.append(row)
-    return {
-        "format": "allies-personal-data-1",
-        "exported_at": _json(utcnow()),
-        "contact": _columns(contact, exclude=("session_version",)),
+    message_ids = [message.id for message in _outbox_messages(contact, matcher)]
+    found = _rows_mentioning(_places(contact, matcher, message_ids), matcher)
+    # The applications they sent are listed whole above; the rest that name them, here.
+    others = [row for row in found.pop("application", []) if row["id"] not in sent]
+    if others:
+        found["application"] = others
+    data = {
+        "format": "allies-personal-data-2",
+        "exported_at": json_value(utcnow()),
+        "contact": columns_of(contact),
         "organization": {"id": organization.id, "name": organization.name},
-        "applications_sent": [_columns(application) for application in applications],
-        "endorsements_signed": [_columns(endorsement) for endorsement in endorsements],
-        "application_messages_naming_them": [_columns(message) for message in messages],
-        "staff_notes_naming_them": [_columns(note) for note in notes],
-        "emails": emails,
-        "audit_events": [_columns(event) for event in _audit_events(contact, matcher)],
-        "sign_in_links": [_columns(link, exclude=("nonce",)) for link in links],
+        "applications_sent": [columns_of(application) for application in applications],
     }
+    for table, section in SECTIONS.items():
+        data[section] = found.pop(table, [])
+    data["other_records"] = found
+    data["sign_in_links"] = [columns_of(link) for link in links]
+    return data
 
 
 @operation
@@ -300,14 +358,144 @@ def record_personal_data_download(contact: Contact, *, staff, ip: str | None = N
     db.session.commit()
 
 
+# --- mail still waiting ---------------------------------------------------------------------------
+
+
+def _undelivered(matcher: _Matcher, *, lock: bool = False) -> list:
+    """Outbox messages not yet delivered that are to or copy the person."""
+    from allies.mail.models import OutboxMessage
+
+    if not matcher.email:
+        return []
+    query = (
+        db.select(OutboxMessage)
+        .where(
+            OutboxMessage.status.in_(NOT_DELIVERED),
+            sa.or_(
+                sa.func.lower(OutboxMessage.to_addr) == matcher.email,
+                _contains(OutboxMessage.cc_addrs, matcher.email),
+            ),
+        )
+        .order_by(OutboxMessage.id)
+    )
+    if lock:
+        # Rows this session loaded earlier (``_outbox_messages``) are read again under the lock:
+        # a sender may have claimed or delivered one meanwhile.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalars(query).all()
+
+
+def _is_to(message, matcher: _Matcher) -> bool:
+    return message.to_addr.strip().lower() == matcher.email
+
+
+def _copies_without(message, matcher: _Matcher) -> list[str]:
+    return [
+        address.strip().lower()
+        for address in message.cc_addrs.split(",")
+        if address.strip() and address.strip().lower() != matcher.email
+    ]
+
+
+def _new_recipient(message, contact: Contact, matcher: _Matcher) -> str | None:
+    """Who at the organization gets ``message`` (to the person, not yet delivered) instead of
+    them, or None: it is then not sent.
+
+    A message of ``READDRESSED_KINDS`` goes to the first address in its copy, or else to another
+    enabled primary contact of the organization; the latter only when the message names the
+    organization, since the same address may be a contact of another organization too.
+    """
+    if message.kind not in READDRESSED_KINDS:
+        return None
+    copies = _copies_without(message, matcher)
+    if copies:
+        return copies[0]
+    organization = contact.organization
+    name = organization.name.lower()
+    if (
+        name not in (message.subject or "").lower()
+        and name not in (message.body_text or "").lower()
+    ):
+        return None
+    for other in organization.contacts:
+        email = (other.email or "").strip().lower()
+        if (
+            other.role == "primary"
+            and other.is_enabled
+            and other.erased_at is None
+            and email
+            and email != matcher.email
+        ):
+            return email
+    return None
+
+
+def _contact_at(organization: Organization, address: str) -> Contact | None:
+    """The enabled contact of ``organization`` with ``address``, if any."""
+    for other in organization.contacts:
+        if other.is_enabled and other.erased_at is None and other.email.lower() == address:
+            return other
+    return None
+
+
+def _readdress(message, address: str, contact: Contact, matcher: _Matcher) -> None:
+    """Send ``message`` to ``address`` instead of the person (who leaves its copy too)."""
+    recipient = _contact_at(contact.organization, address)
+    message.cc_addrs = ", ".join(
+        [copy for copy in _copies_without(message, matcher) if copy != address]
+    )
+    message.to_addr = address
+    message.status = "pending"
+    message.last_error = ""
+    # The person's name in these messages is the greeting: it now greets the new recipient.
+    if recipient is not None and recipient.name:
+        message.subject = matcher.scrub(message.subject, name=recipient.name)
+        message.body_text = matcher.scrub(message.body_text, name=recipient.name)
+        message.body_html = matcher.scrub(message.body_html, name=str(escape(recipient.name)))
+    _hand_over_links(message, recipient)
+
+
+def _hand_over_links(message, recipient: Contact | None) -> None:
+    """Replace the person's sign-in or renewal links in a readdressed ``message``.
+
+    A reminder's renewal link becomes one of the new recipient's own for the same agreement; any
+    other such link, or one for an address that is no contact, is redacted (the reminder says to
+    reply for a new link). The person's links die with the erasure anyway: this keeps a dead key
+    to their account out of somebody else's mailbox, and gives the organization a working one.
+    """
+    from allies.mail.outbox import REDACTED_TOKEN
+    from allies.organizations.access import make_link_token
+    from allies.reminders.models import Reminder
+
+    texts = (message.body_text or "") + (message.body_html or "")
+    if not _PERSONAL_LINK.search(texts):
+        return
+    replacement = REDACTED_TOKEN
+    reminder = db.session.scalar(
+        db.select(Reminder).where(Reminder.outbox_message_id == message.id)
+    )
+    if message.kind == "reminder" and reminder is not None and recipient is not None:
+        replacement = make_link_token(recipient, "renewal", agreement=reminder.agreement)
+
+    def replace(match):
+        return "/my/link/" + replacement
+
+    message.body_text = _PERSONAL_LINK.sub(replace, message.body_text or "")
+    message.body_html = _PERSONAL_LINK.sub(replace, message.body_html or "")
+
+
+def _kinds(messages) -> str:
+    counts = Counter(message.kind.replace("_", " ") for message in messages)
+    return ", ".join(f"{kind} ({n})" if n > 1 else kind for kind, n in sorted(counts.items()))
+
+
 # --- erasure -----------------------------------------------------------------------------------
 
 
 def erasure_warnings(contact: Contact, today: date) -> list[str]:
     """What the admin should know before erasing ``contact`` (nothing here refuses it)."""
     from allies.agreements.queries import agreements_of
-    from allies.agreements.standing import Status, status_of, term_in_force
-    from allies.mail.models import OutboxMessage
+    from allies.agreements.standing import Term, grace_days_setting, is_listed, term_in_force
 
     warnings = []
     organization = contact.organization
@@ -317,13 +505,8 @@ def erasure_warnings(contact: Contact, today: date) -> list[str]:
         if c.role == "primary" and c.is_enabled and c.id != contact.id
     ]
     in_force = term_in_force(agreements_of(organization.id), today)
-    current = in_force is not None and status_of(in_force, today) in (
-        Status.UPCOMING,
-        Status.ACTIVE,
-        Status.EXPIRING,
-        Status.GRACE,
-    )
-    if contact.role == "primary" and contact.is_enabled and not other_primaries and current:
+    listed = in_force is not None and is_listed(Term.of(in_force), today, grace_days_setting())
+    if contact.role == "primary" and contact.is_enabled and not other_primaries and listed:
         warnings.append(
             f"{organization.name} is a current Ally and this is its only primary contact: "
             "after erasure no reminder reaches it until you add another primary contact."
@@ -341,16 +524,28 @@ def erasure_warnings(contact: Contact, today: date) -> list[str]:
             "not erased (erase it too if the person asked), but emails and audit entries with "
             "the address are."
         )
-    waiting = db.session.scalar(
-        db.select(sa.func.count())
-        .select_from(OutboxMessage)
-        .where(
-            OutboxMessage.status.in_(NOT_DELIVERED),
-            sa.func.lower(OutboxMessage.to_addr) == (contact.email or "").lower(),
+    matcher = _Matcher(contact)
+    readdressed: dict[str, list] = {}
+    not_sent = []
+    for message in _undelivered(matcher):
+        if _is_to(message, matcher):
+            address = _new_recipient(message, contact, matcher)
+            if address is None:
+                not_sent.append(message)
+            else:
+                readdressed.setdefault(address, []).append(message)
+    for address, messages in readdressed.items():
+        warnings.append(
+            f"{len(messages)} email(s) to them not yet sent, for {organization.name} "
+            f"({_kinds(messages)}), will go to {address} instead."
         )
-    )
-    if waiting:
-        warnings.append(f"{waiting} email(s) to them not yet sent will not be sent.")
+    if not_sent:
+        warnings.append(
+            f"{len(not_sent)} email(s) to them not yet sent will not be sent "
+            f"({_kinds(not_sent)}): sign-in and status links are theirs alone, and other "
+            "emails go to someone else only if one is in copy or another primary contact "
+            "is enabled."
+        )
     return warnings
 
 
@@ -361,6 +556,7 @@ class Erasure:
     pseudonym: str
     rows: dict[str, int] = field(default_factory=dict)
     messages_cancelled: int = 0
+    messages_readdressed: int = 0
     files_rewritten: int = 0
     file_errors: list[str] = field(default_factory=list)
 
@@ -368,29 +564,15 @@ class Erasure:
         self.rows[table] = self.rows.get(table, 0) + n
 
 
-def _text_columns(table: sa.Table) -> list[sa.Column]:
-    return [
-        column
-        for column in table.columns
-        if isinstance(column.type, sa.String | sa.JSON) and not column.primary_key
-    ]
-
-
-def _scrub_rows(table: sa.Table, where, matcher: _Matcher, erasure: Erasure, *, names: bool):
-    """Rewrite the text columns of ``table``'s rows matching ``where`` that mention the person."""
+def _scrub_rows(place: _Place, matcher: _Matcher, erasure: Erasure) -> None:
+    """Rewrite the text columns of the rows of ``place`` that mention the person."""
+    table = place.table
     columns = _text_columns(table)
     if not columns:
         return
     keys = list(table.primary_key.columns)
-    for row in db.session.execute(sa.select(*keys, *columns).where(where)).mappings().all():
-        changed = {}
-        for column in columns:
-            value = row[column.name]
-            if value is None:
-                continue
-            new = matcher.scrub(value, names=names)
-            if new != value:
-                changed[column.name] = new
+    for row in db.session.execute(sa.select(*keys, *columns).where(place.where)).mappings().all():
+        changed = _changes(row, columns, matcher, names=place.names)
         if changed:
             db.session.execute(
                 sa.update(table)
@@ -401,41 +583,32 @@ def _scrub_rows(table: sa.Table, where, matcher: _Matcher, erasure: Erasure, *, 
             erasure.count(table.name)
 
 
-def _handle_undelivered(matcher: _Matcher, erasure: Erasure) -> None:
-    """Emails not yet delivered: to the person, not sent; copying them, sent without them.
+def _handle_undelivered(contact: Contact, matcher: _Matcher, erasure: Erasure) -> None:
+    """Emails not yet delivered: to the person, readdressed or not sent (``_new_recipient``);
+    copying them, sent without them.
 
     A message a sender is delivering right now (its lease still running) cannot be changed under
     it: the erasure is refused until it is done.
     """
-    from allies.mail.models import OutboxMessage
-    from allies.mail.outbox import copy_list
-
     now = utcnow()
-    waiting = db.session.scalars(
-        db.select(OutboxMessage)
-        .where(
-            OutboxMessage.status.in_(NOT_DELIVERED),
-            sa.or_(
-                sa.func.lower(OutboxMessage.to_addr) == matcher.email,
-                _contains(OutboxMessage.cc_addrs, matcher.email),
-            ),
-        )
-        .with_for_update()
-    ).all()
-    for message in waiting:
+    for message in _undelivered(matcher, lock=True):
         if message.status == "sending" and message.claimed_until and message.claimed_until > now:
             raise OperationError(
                 "An email to this contact is being sent right now; try again in a minute."
             )
         message.claim_token = None
         message.claimed_until = None
-        if message.to_addr.strip().lower() == matcher.email:
-            message.status = "failed"
-            message.last_error = NOT_SENT_REASON
-            erasure.messages_cancelled += 1
+        if _is_to(message, matcher):
+            address = _new_recipient(message, contact, matcher)
+            if address is None:
+                message.status = "failed"
+                message.last_error = NOT_SENT_REASON
+                erasure.messages_cancelled += 1
+            else:
+                _readdress(message, address, contact, matcher)
+                erasure.messages_readdressed += 1
         else:
-            others = [a for a in message.cc_addrs.split(",") if a.strip().lower() != matcher.email]
-            message.cc_addrs = ", ".join(copy_list(message.to_addr, others))
+            message.cc_addrs = ", ".join(_copies_without(message, matcher))
             message.status = "pending"
     db.session.flush()
 
@@ -447,9 +620,6 @@ def erase_contact(contact: Contact, *, staff, reason: str, ip: str | None = None
     Refused when the contact is already erased, or while an email to them is being delivered.
     The audit event says who erased which contact and why; the reason is pseudonymised too.
     """
-    from allies.applications.models import Application, ApplicationMessage, Endorsement
-    from allies.mail.models import OutboxMessage
-
     # Held until the commit: a second admin erasing at the same moment waits, then is refused.
     db.session.execute(
         db.select(Contact.id).where(Contact.id == contact.id).with_for_update()
@@ -460,52 +630,11 @@ def erase_contact(contact: Contact, *, staff, reason: str, ip: str | None = None
     matcher = _Matcher(contact)
     erasure = Erasure(pseudonym=pseudonym_name(contact))
     organization = contact.organization
-    _handle_undelivered(matcher, erasure)
+    # Before readdressing: a message readdressed no longer names them, but its .eml may.
     touched_messages = [message.id for message in _outbox_messages(contact, matcher)]
-
-    tables = db.metadata.tables
-    # The name and phone, where they belong to this organization or speak of this person.
-    _scrub_rows(
-        tables["audit_event"], _organization_subjects(organization), matcher, erasure, names=True
-    )
-    _scrub_rows(
-        tables["outbox_message"],
-        OutboxMessage.id.in_(touched_messages),
-        matcher,
-        erasure,
-        names=True,
-    )
-    applications = db.select(Application.id).where(Application.organization_id == organization.id)
-    _scrub_rows(
-        tables["endorsement"],
-        sa.or_(
-            Endorsement.application_id.in_(applications),
-            sa.func.lower(Endorsement.signer_email) == matcher.email,
-        ),
-        matcher,
-        erasure,
-        names=True,
-    )
-    _scrub_rows(
-        tables["application_message"],
-        ApplicationMessage.application_id.in_(applications),
-        matcher,
-        erasure,
-        names=True,
-    )
-    for table in db.metadata.sorted_tables:
-        if "organization_id" in table.c and table.name not in OTHER_PEOPLE:
-            _scrub_rows(
-                table, table.c.organization_id == organization.id, matcher, erasure, names=True
-            )
-    # The email, anywhere else it is written.
-    for table in db.metadata.sorted_tables:
-        if table.name in OTHER_PEOPLE or table.name in NOT_SCANNED:
-            continue
-        columns = _text_columns(table)
-        if columns and matcher.email:
-            anywhere = sa.or_(*(_contains(column, matcher.email) for column in columns))
-            _scrub_rows(table, anywhere, matcher, erasure, names=False)
+    _handle_undelivered(contact, matcher, erasure)
+    for place in _places(contact, matcher, touched_messages):
+        _scrub_rows(place, matcher, erasure)
 
     # The contact itself: the validator on email also ends its sessions.
     contact.name = pseudonym_name(contact)

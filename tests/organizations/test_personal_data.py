@@ -1,6 +1,7 @@
 """A contact's personal data: the admin's JSON download, and erasure everywhere it is written."""
 
 import json
+import re
 from datetime import date, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -10,13 +11,20 @@ import sqlalchemy as sa
 
 from allies.extensions import db
 from allies.timeutil import alliance_today
-from tests.fixtures import csrf_token_from
+from tests.fixtures import csrf_token_from, start_for_end
 
 NAME = "Dana Rivera"
 EMAIL = "dana.rivera@equity.example.org"
 PHONE = "+1 312 555 0100"
 SIGNER = "Lee Chen"
 ORG = "Health Equity Collective"
+# The Allies of the readdressing tests: the factory's primary contact, and a signatory.
+TODAY = date(2030, 3, 2)
+PRIMARY = "Pat Contact"
+PRIMARY_EMAIL = "pat@readdress.example.org"
+SIGNATORY = "Sig Nature"
+SIGNATORY_EMAIL = "sig@readdress.example.org"
+LINK_TOKEN = re.compile(r"/my/link/([A-Za-z0-9._-]+)")
 
 
 def _person(app, factory) -> dict:
@@ -313,3 +321,280 @@ def test_an_email_being_delivered_right_now_holds_the_erasure_back(app, client, 
     assert response.status_code == 409
     assert "being sent right now" in response.get_data(as_text=True)
     assert _texts_holding(app, EMAIL)
+
+
+# The download's sections and the table each holds rows of (``other_records`` holds the rest).
+SECTIONS = {
+    "applications_sent": "application",
+    "endorsements_signed": "endorsement",
+    "application_messages_naming_them": "application_message",
+    "staff_notes_naming_them": "organization_note",
+    "emails": "outbox_message",
+    "audit_events": "audit_event",
+    "sign_in_links": "sign_in_link",
+}
+
+
+def _snapshot(app) -> dict:
+    """Every row of every table, by (table, primary key)."""
+    rows = {}
+    with app.app_context():
+        for table in db.metadata.sorted_tables:
+            keys = [column.name for column in table.primary_key.columns]
+            for row in db.session.execute(sa.select(table)).mappings():
+                rows[(table.name, tuple(row[key] for key in keys))] = dict(row)
+    return rows
+
+
+def _downloaded(data: dict) -> dict[str, list[dict]]:
+    """The rows of a download by table."""
+    tables = {"contact": [data["contact"]]}
+    for section, table in SECTIONS.items():
+        tables.setdefault(table, []).extend(data[section])
+    for table, rows in data["other_records"].items():
+        tables.setdefault(table, []).extend(rows)
+    return tables
+
+
+def test_the_download_holds_every_record_the_erasure_rewrites(app, client, auth, factory):
+    from allies.agreements.models import Agreement
+    from allies.agreements.operations import terminate_agreement
+    from allies.conferences.models import Conference, Invitation
+    from allies.conferences.operations import invite_current_allies, save_answer
+    from allies.staff.exports import SECRET_COLUMNS
+    from allies.staff.models import StaffUser
+
+    ids = _person(app, factory)
+    with app.app_context():
+        today = alliance_today()
+        conference = Conference(
+            title="Health Equity Together",
+            place="Lima, Peru",
+            start_date=today + timedelta(days=60),
+            end_date=today + timedelta(days=62),
+        )
+        db.session.add(conference)
+        db.session.commit()
+        invite_current_allies(conference, staff=None, today=today)
+        invitation = db.session.scalar(sa.select(Invitation))
+        save_answer(invitation, attending=True, people=2, names=f"{NAME}, Sam", today=today)
+        staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.role == "admin"))
+        terminate_agreement(
+            db.session.get(Agreement, ids["agreement"]),
+            staff=staff,
+            reason=f"{NAME} wrote that they are closing.",
+            on=today,
+            today=today,
+        )
+    auth.login("admin")
+    data = client.get(
+        f"/staff/allies/{ids['organization']}/contacts/{ids['contact']}/data.json"
+    ).get_json()
+    others = data["other_records"]
+    assert [row["names"] for row in others["conference_invitation"]] == [f"{NAME}, Sam"]
+    assert NAME in others["agreement"][0]["termination_reason"]
+    downloaded = _downloaded(data)
+    # One list of secret columns for every download (allies/staff/exports.py).
+    assert SECRET_COLUMNS["sign_in_link"] == {"nonce"}
+    for table, rows in downloaded.items():
+        for row in rows:
+            assert not SECRET_COLUMNS.get(table, set()) & row.keys(), table
+
+    before = _snapshot(app)
+    assert _erase(client, ids).status_code == 302
+    after = _snapshot(app)
+    changed = {key for key, row in before.items() if after.get(key) != row}
+    assert {table for table, _key in changed} >= {
+        "conference_invitation",
+        "agreement",
+        "contact",
+        "outbox_message",
+        "audit_event",
+    }
+    held = {(table, row["id"]) for table, rows in downloaded.items() for row in rows if "id" in row}
+    missing = {(table, key[0]) for table, key in changed} - held
+    assert not missing, f"erased but not in the download: {sorted(missing)}"
+
+
+# --- mail still waiting for the organization ------------------------------------------------------
+
+
+def _ally(
+    app, factory, *, start=TODAY, signatory=True, name="Readdress Org", email=PRIMARY_EMAIL
+) -> dict:
+    """An Ally whose primary contact is Pat, with Sig as signatory if ``signatory``."""
+    from allies.organizations.models import Contact
+
+    organization_id, agreement_id = factory.ally(name=name, email=email, start=start)
+    with app.app_context():
+        contact = db.session.scalar(
+            sa.select(Contact).where(Contact.organization_id == organization_id)
+        )
+        if signatory:
+            db.session.add(
+                Contact(
+                    organization_id=organization_id,
+                    role="signatory",
+                    name=SIGNATORY,
+                    email=SIGNATORY_EMAIL,
+                )
+            )
+            db.session.commit()
+        return {"organization": organization_id, "contact": contact.id, "agreement": agreement_id}
+
+
+def _messages(app, kind: str) -> list:
+    from allies.mail.models import OutboxMessage
+
+    with app.app_context():
+        messages = db.session.scalars(
+            sa.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+        ).all()
+        for message in messages:
+            db.session.expunge(message)
+        return messages
+
+
+def _confirmation(client, ids) -> str:
+    return client.get(
+        f"/staff/allies/{ids['organization']}/contacts/{ids['contact']}/erase"
+    ).get_data(as_text=True)
+
+
+def test_an_invitation_for_the_organization_goes_to_the_signatory_in_copy(
+    app, client, auth, factory
+):
+    from allies.conferences.models import Conference
+    from allies.conferences.operations import invite_current_allies
+
+    app.config["TODAY"] = TODAY
+    ids = _ally(app, factory)
+    with app.app_context():
+        conference = Conference(
+            title="Health Equity Together",
+            place="Lima, Peru",
+            start_date=TODAY + timedelta(days=100),
+            end_date=TODAY + timedelta(days=102),
+        )
+        db.session.add(conference)
+        db.session.commit()
+        conference_id = conference.id
+        assert invite_current_allies(conference, staff=None, today=TODAY).count == 1
+    (before,) = _messages(app, "conference_invitation")
+    assert (before.to_addr, before.cc_addrs) == (PRIMARY_EMAIL, SIGNATORY_EMAIL)
+    answer_link = re.search(r"/conferences/\d+/answer/\S+", before.body_text).group(0)
+    auth.login("admin")
+    page = _confirmation(client, ids)
+    assert f"will go to {SIGNATORY_EMAIL} instead" in page and "conference invitation" in page
+
+    assert _erase(client, ids).status_code == 302
+
+    (message,) = _messages(app, "conference_invitation")
+    assert (message.to_addr, message.cc_addrs, message.status) == (SIGNATORY_EMAIL, "", "pending")
+    assert f"Hello {SIGNATORY}," in message.body_text and SIGNATORY in message.body_html
+    assert PRIMARY not in message.body_text + message.body_html
+    # The answer link acts for the organization, not the person: it still works as it was.
+    assert answer_link in message.body_text
+    with app.app_context():
+        conference = db.session.get(Conference, conference_id)
+        assert invite_current_allies(conference, staff=None, today=TODAY).count == 0
+
+
+def test_a_renewal_reminder_goes_to_the_signatory_with_a_link_of_their_own(
+    app, client, auth, factory
+):
+    from allies.reminders.operations import run_sweep
+
+    app.config["TODAY"] = TODAY
+    ids = _ally(app, factory, start=start_for_end(TODAY + timedelta(days=90)))
+    with app.app_context():
+        run_sweep(TODAY)
+    (before,) = _messages(app, "reminder")
+    assert (before.to_addr, before.cc_addrs) == (PRIMARY_EMAIL, SIGNATORY_EMAIL)
+    old_token = LINK_TOKEN.search(before.body_text).group(1)
+    auth.login("admin")
+    assert "will go to sig@readdress.example.org instead" in _confirmation(client, ids)
+
+    assert _erase(client, ids).status_code == 302
+
+    (message,) = _messages(app, "reminder")
+    assert (message.to_addr, message.cc_addrs, message.status) == (SIGNATORY_EMAIL, "", "pending")
+    assert f"Hello {SIGNATORY}," in message.body_text
+    # The person's renewal link would sign its holder in as them: the signatory gets their own.
+    assert old_token not in message.body_text + message.body_html
+    new_token = LINK_TOKEN.search(message.body_text).group(1)
+    assert new_token in message.body_html
+    auth.logout()
+    assert client.post(f"/my/link/{old_token}").status_code == 400
+    used = client.post(f"/my/link/{new_token}")
+    assert used.status_code == 302 and f"/my/renew/{ids['agreement']}" in used.location
+    renew = client.get(used.location)
+    assert renew.status_code == 200 and "Readdress Org" in renew.get_data(as_text=True)
+
+
+def test_personal_emails_are_not_sent_and_the_others_go_to_another_primary_contact(
+    app, client, auth, factory
+):
+    from allies.organizations.models import Contact
+    from allies.organizations.operations import send_sign_in_link
+
+    ids = _ally(app, factory, signatory=False)
+    with app.app_context():
+        db.session.add(
+            Contact(
+                organization_id=ids["organization"],
+                role="primary",
+                name="Alex Second",
+                email="alex@readdress.example.org",
+            )
+        )
+        db.session.commit()
+        send_sign_in_link(PRIMARY_EMAIL)
+    auth.login("admin")
+    page = _confirmation(client, ids)
+    assert "will go to alex@readdress.example.org instead" in page
+    assert "2 email(s) to them not yet sent will not be sent" in page
+
+    assert _erase(client, ids).status_code == 302
+
+    pseudonym = f"erased-{ids['contact']}@invalid"
+    # Sign-in and status links are the person's own: never handed to somebody else.
+    for kind in ("sign_in_link", "application_received"):
+        (message,) = _messages(app, kind)
+        assert (message.to_addr, message.status) == (pseudonym, "failed"), kind
+    (approved,) = _messages(app, "application_approved")
+    assert (approved.to_addr, approved.status) == ("alex@readdress.example.org", "pending")
+
+
+def test_an_email_with_nobody_left_to_take_it_is_not_sent(app, client, auth, factory):
+    ids = _ally(app, factory, signatory=False)
+    auth.login("admin")
+    assert "will go to" not in _confirmation(client, ids)
+    assert _erase(client, ids).status_code == 302
+    (approved,) = _messages(app, "application_approved")
+    assert approved.status == "failed" and "erased" in approved.last_error
+
+
+# --- who counts as a current Ally: the standing module ------------------------------------------
+
+
+def test_the_only_primary_contact_warning_asks_the_standing_rule(app, client, auth, factory):
+    app.config["TODAY"] = TODAY
+    upcoming = _ally(app, factory, start=TODAY + timedelta(days=10), signatory=False)
+    renewed = _ally(
+        app,
+        factory,
+        start=start_for_end(TODAY + timedelta(days=30)),
+        signatory=False,
+        name="Renewed Early",
+        email="pat@renewed.example.org",
+    )
+    factory.renewal(
+        renewed["agreement"],
+        submitted_on=TODAY - timedelta(days=5),
+        approved_on=TODAY - timedelta(days=1),
+    )
+    auth.login("admin")
+    # A term that has not started does not list the Ally; a term renewed early still does.
+    assert "only primary contact" not in _confirmation(client, upcoming)
+    assert "only primary contact" in _confirmation(client, renewed)
