@@ -15,6 +15,7 @@ from allies.agreements.standing import Term, is_listed, listed_clause
 from allies.conferences.models import Conference, Invitation
 from allies.extensions import db
 from allies.organizations.models import Organization
+from allies.paging import Paging
 
 
 def upcoming_conferences(today: date) -> list[Conference]:
@@ -60,6 +61,7 @@ class RollPage:
     page: int
     pages: int
     organizations: list[Organization]
+    paging: Paging  # the same, for the pager (templates/_pagination.html)
 
 
 def roll_query(conference: Conference, grace_days: int):
@@ -97,16 +99,20 @@ def roll_page(conference: Conference, grace_days: int, page: int, per_page: int)
             Organization.id.in_(_on_roll_ids(conference.start_date, grace_days))
         )
     )
-    pages = max(1, -(-count // per_page))
-    organizations = list(
-        db.session.scalars(
-            roll_query(conference, grace_days)
-            .options(joinedload(Organization.type))
-            .limit(per_page)
-            .offset((page - 1) * per_page)
+    paging = Paging(count, page, per_page)
+    organizations = []
+    if paging.exists and count:  # past the last page: nothing to load (the view answers 404)
+        organizations = list(
+            db.session.scalars(
+                roll_query(conference, grace_days)
+                .options(joinedload(Organization.type))
+                .limit(per_page)
+                .offset(paging.offset)
+            )
         )
+    return RollPage(
+        count=count, page=page, pages=paging.pages, organizations=organizations, paging=paging
     )
-    return RollPage(count=count, page=page, pages=pages, organizations=organizations)
 
 
 def recognised_at(organization_id: int, today: date, grace_days: int) -> list[Conference]:

@@ -7,6 +7,7 @@ from wtforms.validators import Length, Optional, ValidationError
 from allies.extensions import db
 from allies.forms import BaseForm
 from allies.inputs import int_arg
+from allies.paging import Paging
 from allies.staff import audit
 from allies.staff.access import staff_required
 from allies.timeutil import alliance_zone
@@ -14,7 +15,6 @@ from allies.timeutil import alliance_zone
 bp = Blueprint("audit", __name__, url_prefix="/staff/audit")
 
 PER_PAGE = 50
-PAGE_WINDOW = 2  # page links either side of the current one
 # Timestamps outside these years cannot be converted between zones (and no event is there).
 FIRST_YEAR, LAST_YEAR = 1900, 2999
 
@@ -107,19 +107,6 @@ def describe_changes(changes: dict | None, type_names: dict) -> list[tuple[str, 
     return rows
 
 
-def _page_links(page: int, pages: int) -> list[int | None]:
-    """Page numbers to link: the first, a window around ``page``, the last; None is a gap."""
-    shown = sorted(
-        {1, pages} | set(range(max(1, page - PAGE_WINDOW), min(pages, page + PAGE_WINDOW) + 1))
-    )
-    links: list[int | None] = []
-    for number in shown:
-        if links and number - links[-1] > 1:
-            links.append(None)
-        links.append(number)
-    return links
-
-
 @bp.get("")
 @staff_required
 def index():
@@ -161,7 +148,7 @@ def index():
         total=total,
         page=page,
         pages=pages,
-        page_links=_page_links(page, pages),
+        paging=Paging(total, page, PER_PAGE),
         query=query,
         query_all_organizations=query_all_organizations,
         filtered=bool(query),
