@@ -1,19 +1,30 @@
-"""Reads for the public pages: who is a current Ally, found in a fixed number of queries."""
+"""Reads for the public pages: who is a current Ally, a page at a time, in a fixed number of
+queries whatever the number of Allies.
+
+Who is listed is asked of the standing module (``listed_clause``, ``renewing_clause``). A list
+counts and pages in SQL (COUNT, then ORDER BY the normalized name with LIMIT/OFFSET) and loads
+the facts ("Ally since", "renewal in progress") of the shown page only.
+
+The statements are built once per (date, grace period, which filters) and reused with bound
+parameters: building these EXISTS clauses and their cache keys costs SQLAlchemy more than the
+database takes to run them on a page of Allies.
+"""
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
-from sqlalchemy import func
+from sqlalchemy import Integer, bindparam, case, func
 from sqlalchemy.orm import joinedload
 
 from allies.agreements.models import Agreement
 from allies.agreements.standing import listed_clause, renewing_clause
 from allies.extensions import db
 from allies.organizations.models import Organization, OrganizationType
+from allies.paging import Paging
 
-
-def _listed_ids(today: date, grace_days: int):
-    return db.select(Agreement.organization_id).where(listed_clause(today, grace_days))
+# Statements kept per (date, grace period, filters): a day or two's worth.
+_STATEMENTS_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -25,96 +36,210 @@ class ListedAlly:
     renewing: bool  # past the end of its term, in grace: "renewal in progress"
 
 
-def _listed_facts(
-    organizations: list[Organization], today: date, grace_days: int
-) -> dict[int, tuple]:
-    """For each organization: ("Ally since" year, whether it is renewing, in grace).
+@dataclass(frozen=True)
+class AllyPage:
+    """One page of current Allies, with the paging of the whole (filtered) list."""
 
-    "Ally since" is ``organization.ally_since`` when set (an Ally imported with its history),
-    else the year of its first term.
+    paging: Paging
+    allies: list[ListedAlly]
+
+
+def _listed_ids(today: date, grace_days: int):
+    return db.select(Agreement.organization_id).where(listed_clause(today, grace_days))
+
+
+def _is_listed(today: date, grace_days: int):
+    """The organization has a listed term today: a correlated EXISTS, so a query in name order
+    can walk the name index and stop once it has its page (an IN over every listed id cannot)."""
+    return (
+        db.select(Agreement.id)
+        .where(Agreement.organization_id == Organization.id, listed_clause(today, grace_days))
+        .exists()
+    )
+
+
+def _where(today: date, grace_days: int, by_type: bool, by_name: bool) -> list:
+    """The WHERE of the public list: listed today, then of type ``:type_id``, then the name
+    LIKE ``:pattern`` (both bound at execution)."""
+    clauses = [_is_listed(today, grace_days)]
+    if by_type:
+        clauses.append(Organization.type_id == bindparam("type_id", type_=Integer))
+    if by_name:
+        clauses.append(func.lower(Organization.name).like(bindparam("pattern"), escape="\\"))
+    return clauses
+
+
+def _name_pattern(search: str) -> str:
+    """``search`` as a LIKE pattern matching names that contain it, any case, wildcards escaped."""
+    escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _in_name_order(query):
+    return query.order_by(Organization.normalized_name, Organization.id)
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _count_statement(today: date, grace_days: int, by_type: bool, by_name: bool):
+    return db.select(func.count(Organization.id)).where(
+        *_where(today, grace_days, by_type, by_name)
+    )
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _page_statement(today: date, grace_days: int, by_type: bool, by_name: bool):
+    return (
+        _in_name_order(
+            db.select(Organization)
+            .options(joinedload(Organization.type))
+            .where(*_where(today, grace_days, by_type, by_name))
+        )
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _all_statement(today: date, grace_days: int):
+    return _in_name_order(
+        db.select(Organization)
+        .options(joinedload(Organization.type))
+        .where(_is_listed(today, grace_days))
+    )
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _facts_statement(today: date, grace_days: int, of_all: bool):
+    """("Ally since" year's first term start, renewing) per organization, grouped: of the
+    organizations in ``:ids``, or of every listed one."""
+    renewing = case((renewing_clause(today, grace_days), 1), else_=0)
+    wanted = _listed_ids(today, grace_days) if of_all else bindparam("ids", expanding=True)
+    return (
+        db.select(Agreement.organization_id, func.min(Agreement.start_date), func.max(renewing))
+        .where(Agreement.organization_id.in_(wanted))
+        .group_by(Agreement.organization_id)
+    )
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _ally_statement(today: date, grace_days: int):
+    return (
+        db.select(Organization)
+        .options(joinedload(Organization.type))
+        .where(Organization.slug == bindparam("slug"), _is_listed(today, grace_days))
+    )
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _types_statement(today: date, grace_days: int):
+    # Asked per type with EXISTS, so each type stops at its first current Ally.
+    in_use = (
+        db.select(Organization.id)
+        .where(Organization.type_id == OrganizationType.id, _is_listed(today, grace_days))
+        .exists()
+    )
+    return (
+        db.select(OrganizationType)
+        .where(in_use)
+        .order_by(OrganizationType.position, OrganizationType.name)
+    )
+
+
+def _filters(type_id: int | None, search: str) -> tuple[bool, bool, dict]:
+    search = (search or "").strip()
+    params = {}
+    if type_id:
+        params["type_id"] = type_id
+    if search:
+        params["pattern"] = _name_pattern(search)
+    return bool(type_id), bool(search), params
+
+
+def _listed_facts(organizations: list[Organization], today: date, grace_days: int, *, of_all=False):
+    """For each organization: (first term's start, whether it is renewing, in grace); one query.
+
+    ``of_all``: the facts of every listed organization (the whole export) rather than of the
+    ``organizations`` given.
     """
     if not organizations:
         return {}
-    org_ids = [org.id for org in organizations]
-    first = dict(
-        db.session.execute(
-            db.select(Agreement.organization_id, func.min(Agreement.start_date))
-            .where(Agreement.organization_id.in_(org_ids))
-            .group_by(Agreement.organization_id)
-        ).all()
-    )
-    renewing = set(
-        db.session.scalars(
-            db.select(Agreement.organization_id).where(
-                Agreement.organization_id.in_(org_ids), renewing_clause(today, grace_days)
-            )
-        )
-    )
-    return {org.id: (_since(org, first.get(org.id)), org.id in renewing) for org in organizations}
+    params = {} if of_all else {"ids": [org.id for org in organizations]}
+    rows = db.session.execute(_facts_statement(today, grace_days, of_all), params)
+    return {org_id: (first, bool(in_grace)) for org_id, first, in_grace in rows}
+
+
+def _listed(organizations: list[Organization], facts: dict[int, tuple]) -> list[ListedAlly]:
+    listed = []
+    for org in organizations:
+        first, renewing = facts.get(org.id, (None, False))
+        listed.append(ListedAlly(org, _since(org, first), renewing))
+    return listed
 
 
 def _since(organization: Organization, first_start: date | None) -> int | None:
+    """ "Ally since": ``organization.ally_since`` when set (an Ally imported with its history),
+    else the year of its first term."""
     if organization.ally_since is not None:
         return organization.ally_since.year
     return first_start.year if first_start is not None else None
 
 
-def current_allies(
+def count_listed(
     today: date, grace_days: int, *, type_id: int | None = None, search: str = ""
-) -> list[ListedAlly]:
-    """Current Allies A–Z, in a fixed number of queries."""
-    query = (
-        db.select(Organization)
-        .options(joinedload(Organization.type))
-        .where(Organization.id.in_(_listed_ids(today, grace_days)))
-        .order_by(Organization.normalized_name, Organization.name)
+) -> int:
+    """How many current Allies are of type ``type_id`` with ``search`` in their name (one COUNT)."""
+    by_type, by_name, params = _filters(type_id, search)
+    return db.session.scalar(_count_statement(today, grace_days, by_type, by_name), params)
+
+
+def current_allies_page(
+    today: date,
+    grace_days: int,
+    *,
+    page: int = 1,
+    per_page: int,
+    type_id: int | None = None,
+    search: str = "",
+) -> AllyPage:
+    """Page ``page`` of the current Allies A–Z, of type ``type_id`` with ``search`` in their
+    name: three queries (the count, the page, the facts of the page) at any number of Allies.
+
+    A page past the last comes back empty with ``paging.exists`` false, after the count alone.
+    """
+    by_type, by_name, params = _filters(type_id, search)
+    total = db.session.scalar(_count_statement(today, grace_days, by_type, by_name), params)
+    paging = Paging(total, page, per_page)
+    if not paging.exists or not total:
+        return AllyPage(paging, [])
+    organizations = list(
+        db.session.scalars(
+            _page_statement(today, grace_days, by_type, by_name),
+            {**params, "limit": per_page, "offset": paging.offset},
+        ).unique()
     )
-    if type_id:
-        query = query.where(Organization.type_id == type_id)
-    search = (search or "").strip()
-    if search:
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(func.lower(Organization.name).like(f"%{escaped}%", escape="\\"))
-    organizations = list(db.session.scalars(query))
-    facts = _listed_facts(organizations, today, grace_days)
-    return [ListedAlly(org, *facts[org.id]) for org in organizations]
+    return AllyPage(paging, _listed(organizations, _listed_facts(organizations, today, grace_days)))
+
+
+def all_current_allies(today: date, grace_days: int) -> list[ListedAlly]:
+    """Every current Ally A–Z (the unpaged export): two queries, the organizations and the facts."""
+    organizations = list(db.session.scalars(_all_statement(today, grace_days)).unique())
+    facts = _listed_facts(organizations, today, grace_days, of_all=True)
+    return _listed(organizations, facts)
 
 
 def current_ally(slug: str, today: date, grace_days: int) -> ListedAlly | None:
     """One current Ally by slug, or None."""
-    organization = db.session.scalar(
-        db.select(Organization)
-        .options(joinedload(Organization.type))
-        .where(Organization.slug == slug, Organization.id.in_(_listed_ids(today, grace_days)))
-    )
+    organization = db.session.scalar(_ally_statement(today, grace_days), {"slug": slug})
     if organization is None:
         return None
-    return ListedAlly(
-        organization, *_listed_facts([organization], today, grace_days)[organization.id]
-    )
+    return _listed([organization], _listed_facts([organization], today, grace_days))[0]
 
 
 def count_current_allies(today: date, grace_days: int) -> int:
     """How many organizations are current Allies."""
-    return db.session.scalar(
-        db.select(func.count(func.distinct(Agreement.organization_id))).where(
-            listed_clause(today, grace_days)
-        )
-    )
+    return count_listed(today, grace_days)
 
 
 def types_in_use(today: date, grace_days: int) -> list[OrganizationType]:
-    """Types that at least one current Ally has, for the filter."""
-    return list(
-        db.session.scalars(
-            db.select(OrganizationType)
-            .where(
-                OrganizationType.id.in_(
-                    db.select(Organization.type_id).where(
-                        Organization.id.in_(_listed_ids(today, grace_days))
-                    )
-                )
-            )
-            .order_by(OrganizationType.position, OrganizationType.name)
-        )
-    )
+    """Types that at least one current Ally has, for the filter (one query)."""
+    return list(db.session.scalars(_types_statement(today, grace_days)))

@@ -17,7 +17,8 @@ from allies.inputs import int_arg
 from allies.mail.outbox import public_url
 from allies.organizations.profile import logo_path
 from allies.organizations.queries import (
-    current_allies,
+    all_current_allies,
+    current_allies_page,
     current_ally,
     types_in_use,
 )
@@ -29,7 +30,10 @@ bp = Blueprint("organizations", __name__)
 LOGO_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 # A logo's name is new for every upload (profile.save_logo), so its bytes never change.
 LOGO_MAX_AGE = 365 * 24 * 3600
-PAGE_SIZE = 48
+PAGE_SIZE = 48  # Allies on a page of /allies
+HOME_SHOWN = 6  # Allies the home page shows
+JSON_PER_PAGE = 100  # Allies on a page of /allies.json unless ``per_page`` says otherwise
+JSON_MAX_PER_PAGE = 500
 
 
 def _listing_args():
@@ -41,16 +45,15 @@ def _listing_args():
 @bp.get("/")
 @whole_page_cached
 def home():
-    """The alliance's Ally programme at a glance."""
+    """The alliance's Ally programme at a glance: how many Allies, and the first few."""
     today = alliance_today()
 
     def make():
-        grace = site_settings()["grace_days"]
-        allies = current_allies(today, grace)
+        featured = current_allies_page(today, site_settings()["grace_days"], per_page=HOME_SHOWN)
         return {
-            "count": len(allies),
+            "count": featured.paging.total,
             "html": Markup(
-                render_template("organizations/_cards.html", allies=allies[:6], heading="h3")
+                render_template("organizations/_cards.html", allies=featured.allies, heading="h3")
             ),
         }
 
@@ -67,55 +70,149 @@ def become_an_ally():
 @bp.get("/allies")
 @whole_page_cached(query={"type": whole_number(), "q": text(100), "page": whole_number(1)})
 def allies():
-    """Current Allies A–Z, filtered by type and searched by name, a page at a time."""
+    """Current Allies A–Z, filtered by type and searched by name, a page at a time (paged and
+    counted in SQL: a page past the last is a 404)."""
     today = alliance_today()
     type_id, search = _listing_args()
     page = int_arg("page", 1, minimum=1)
 
     def make():
         grace = site_settings()["grace_days"]
-        allies = current_allies(today, grace, type_id=type_id, search=search)
-        pages = max(1, -(-len(allies) // PAGE_SIZE))
-        shown = allies[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        shown = current_allies_page(
+            today, grace, page=page, per_page=PAGE_SIZE, type_id=type_id, search=search
+        )
+        if not shown.paging.exists:
+            return None
         return {
-            "count": len(allies),
-            "pages": pages,
-            "first": (page - 1) * PAGE_SIZE + 1,
-            "last": (page - 1) * PAGE_SIZE + len(shown),
+            "paging": shown.paging,
             "types": [(t.id, t.name) for t in types_in_use(today, grace)],
             "html": Markup(
-                render_template("organizations/_cards.html", allies=shown, heading="h2")
+                render_template("organizations/_cards.html", allies=shown.allies, heading="h2")
             ),
         }
 
     listing = cached("allies", today, type_id, search.strip().lower(), page, make=make)
-    if page > listing["pages"]:
+    if listing is None:
         abort(404)
     return render_template(
-        "organizations/allies.html", listing=listing, type_id=type_id, search=search, page=page
+        "organizations/allies.html", listing=listing, type_id=type_id, search=search
     )
 
 
 @bp.get("/allies.json")
+@whole_page_cached(
+    query={
+        "type": whole_number(),
+        "q": text(100),
+        "page": whole_number(1),
+        "per_page": whole_number(JSON_PER_PAGE, most=JSON_MAX_PER_PAGE),
+    }
+)
 def allies_json():
-    """The same list as JSON, public profile fields only, for other sites."""
+    """The list as JSON for other sites, a page at a time, public profile fields only.
+
+    Query: ``page`` (from 1), ``per_page`` (default JSON_PER_PAGE, at most JSON_MAX_PER_PAGE;
+    more is served as the most), ``type`` and ``q`` as on /allies. The body holds ``total``
+    (``count``, its older name), ``page``, ``pages``, ``per_page``, absolute ``next`` and
+    ``prev`` links (null at either end) and ``allies``; the same links go in a ``Link`` header.
+    Links are on the configured public base URL, never the request's Host. A page past the last
+    is a 404 with a JSON message. Every Ally in one document: /allies/all.json.
+    """
     today = alliance_today()
     type_id, search = _listing_args()
-    body = cached(
+    page = int_arg("page", 1, minimum=1)
+    per_page = min(int_arg("per_page", JSON_PER_PAGE, minimum=1), JSON_MAX_PER_PAGE)
+    feed = cached(
         "allies.json",
         today,
         type_id,
         search.strip().lower(),
-        make=lambda: _allies_json_body(today, type_id, search),
+        page,
+        per_page,
+        make=lambda: _allies_json_page(today, type_id, search, page, per_page),
     )
-    response = current_app.response_class(body, mimetype="application/json")
+    if feed is None:
+        response = current_app.response_class(
+            current_app.json.dumps({"error": f"There is no page {page} of this list."}),
+            status=404,
+            mimetype="application/json",
+        )
+    else:
+        body, links = feed
+        response = current_app.response_class(body, mimetype="application/json")
+        if links:
+            response.headers["Link"] = ", ".join(f'<{url}>; rel="{rel}"' for rel, url in links)
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
 
 
-def _allies_json_body(today, type_id, search) -> str:
-    rows = current_allies(today, site_settings()["grace_days"], type_id=type_id, search=search)
-    return current_app.json.dumps({"count": len(rows), "allies": [_public_fields(a) for a in rows]})
+def _allies_json_page(today, type_id, search, page, per_page) -> tuple[str, list] | None:
+    """The body of one page of /allies.json and its (rel, url) links; None past the last page."""
+    shown = current_allies_page(
+        today,
+        site_settings()["grace_days"],
+        page=page,
+        per_page=per_page,
+        type_id=type_id,
+        search=search,
+    )
+    paging = shown.paging
+    if not paging.exists:
+        return None
+
+    def link(number):
+        if number is None:
+            return None
+        return public_url(
+            "organizations.allies_json",
+            page=number,
+            per_page=per_page if per_page != JSON_PER_PAGE else None,
+            type=type_id,
+            q=search.strip() or None,
+        )
+
+    next_url, prev_url = link(paging.next), link(paging.previous)
+    body = current_app.json.dumps(
+        {
+            "total": paging.total,
+            "count": paging.total,
+            "page": paging.page,
+            "pages": paging.pages,
+            "per_page": per_page,
+            "next": next_url,
+            "prev": prev_url,
+            "allies": [_public_fields(a) for a in shown.allies],
+        }
+    )
+    links = [(rel, url) for rel, url in (("next", next_url), ("prev", prev_url)) if url]
+    return body, links
+
+
+@bp.get("/allies/all.json")
+@whole_page_cached
+def all_allies_json():
+    """Every current Ally in one JSON document, for partners who mirror the whole list.
+
+    The fields of /allies.json, A–Z, with ``total`` (and ``count``); no paging. Built in two
+    queries (the organizations, then their facts) and served from the page cache.
+    """
+    today = alliance_today()
+
+    def make():
+        rows = all_current_allies(today, site_settings()["grace_days"])
+        return current_app.json.dumps(
+            {
+                "total": len(rows),
+                "count": len(rows),
+                "allies": [_public_fields(a) for a in rows],
+            }
+        )
+
+    response = current_app.response_class(
+        cached("allies/all.json", today, make=make), mimetype="application/json"
+    )
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 def _public_fields(ally) -> dict:
