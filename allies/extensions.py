@@ -34,6 +34,11 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+        # Staff search folds case and accents as PostgreSQL's documents do; SQLite's lower()
+        # folds ASCII only. Imported here: search_documents needs nothing but SQLAlchemy.
+        from allies.staff.search_documents import FOLD_FUNCTION, fold
+
+        dbapi_connection.create_function(FOLD_FUNCTION, 1, fold, deterministic=True)
 
 
 def init_sqlite_pragmas() -> None:

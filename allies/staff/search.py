@@ -9,9 +9,14 @@ application's review page).
 On PostgreSQL the words are matched by full-text search: each word a prefix (``'word':*``) of a
 word of the fields, all words required, ranked by ``ts_rank`` with the name weighted highest.
 The documents searched are the SQL expressions of allies/staff/search_documents.py, and
-migration c4d8e2f6a913 builds a GIN index on exactly these expressions (tests/staff/test_search.py checks that the two agree and that
-PostgreSQL uses the index). On SQLite each word must occur in some field (``LIKE`` with ``%`` and
-``_`` escaped), ranked by the field it occurs in and whether the field starts with it.
+migration a8bc26dae457 builds a GIN index on exactly these expressions (tests/staff/test_search.py
+checks that the two agree and that PostgreSQL uses the index). On SQLite each word must occur in
+some field (``LIKE`` with ``%`` and ``_`` escaped), ranked by the field it occurs in and whether
+the field starts with it.
+
+On both databases case and accents do not matter ("etica" finds "Ética Médica"; see ``fold`` in
+search_documents.py), and a web address typed or pasted ("https://www.example.org/about") is
+searched as the domain organizations are matched on ("example.org").
 """
 
 import re
@@ -26,7 +31,14 @@ from allies.applications.models import Application
 from allies.extensions import db
 from allies.organizations.models import Contact, Organization
 from allies.organizations.profile import website_domain
-from allies.staff.search_documents import CONTACT_DOCUMENT, ORGANIZATION_DOCUMENT
+from allies.staff.search_documents import (
+    CONTACT_DOCUMENT,
+    FOLD_FROM,
+    FOLD_FUNCTION,
+    FOLD_TO,
+    ORGANIZATION_DOCUMENT,
+    fold,
+)
 
 MIN_LENGTH = 2  # shorter queries are answered with a message, not searched
 MAX_LENGTH = 200  # longer input is cut here
@@ -111,14 +123,14 @@ def _query_words(query: str) -> list[str]:
 
 
 def _postgres_words(query: str) -> list[str]:
-    """The query's words as full-text search sees them: letters and digits, lower case."""
-    text = " ".join(_query_words(query)).lower()
+    """The query's words as full-text search sees them: letters and digits, folded."""
+    text = fold(" ".join(_query_words(query)))
     return [word[:MAX_WORD_LENGTH] for word in re.findall(r"[^\W_]+", text)][:MAX_WORDS]
 
 
 def _sqlite_words(query: str) -> list[str]:
     """The query's words for LIKE: split on spaces only, so "first_last" or "50%" stay whole."""
-    return [word.lower()[:MAX_WORD_LENGTH] for word in _query_words(query)][:MAX_WORDS]
+    return [fold(word)[:MAX_WORD_LENGTH] for word in _query_words(query)][:MAX_WORDS]
 
 
 def tsquery_text(words: list[str]) -> str:
@@ -134,12 +146,19 @@ def _escape_like(word: str) -> str:
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _folded(column, postgres: bool):
+    """``column`` folded in SQL as ``fold`` folds the query (SQLite's lower() is ASCII only)."""
+    if postgres:
+        return func.lower(func.translate(column, FOLD_FROM, FOLD_TO))
+    return getattr(func, FOLD_FUNCTION)(column)
+
+
 def _contains(column, word: str):
-    return func.lower(column).like(f"%{_escape_like(word)}%", escape="\\")
+    return _folded(column, False).like(f"%{_escape_like(word)}%", escape="\\")
 
 
 def _starts(column, word: str):
-    return func.lower(column).like(f"{_escape_like(word)}%", escape="\\")
+    return _folded(column, False).like(f"{_escape_like(word)}%", escape="\\")
 
 
 def _sqlite_match(model, fields, words: list[str]):
@@ -163,17 +182,18 @@ def _postgres_match(document: str, words: list[str]):
 
 
 def _matcher(words: list[str], postgres: bool):
-    """A regular expression finding the words in a field as the database matched them."""
+    """A regular expression finding the words in a folded field as the database matched them."""
     alternatives = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
     # Full-text search matches the start of a word; LIKE matches anywhere.
     prefix = r"(?<![^\W_])" if postgres else ""
-    return re.compile(f"{prefix}(?:{alternatives})", re.IGNORECASE)
+    return re.compile(f"{prefix}(?:{alternatives})")
 
 
 def _segments(value: str, matcher) -> tuple[int, tuple[Segment, ...]]:
     """How many matches ``value`` holds, and its text cut into marked and unmarked pieces
-    (a long text is cut to a window around its first match)."""
-    spans = [m.span() for m in matcher.finditer(value) if m.end() > m.start()]
+    (a long text is cut to a window around its first match). The words are found in the folded
+    text, which has the same length, and marked in ``value`` as it was written."""
+    spans = [m.span() for m in matcher.finditer(fold(value)) if m.end() > m.start()]
     if not spans:
         return 0, ()
     start, end = 0, len(value)
@@ -258,12 +278,12 @@ def search(text: str, *, limit: int | None = None) -> Results:
         org_where, org_score = _sqlite_match(Organization, ORGANIZATION_FIELDS, words)
         contact_where, contact_score = _sqlite_match(Contact, CONTACT_FIELDS, words)
         exact_bonus = 100
-    # The exact name typed comes first, whatever else matched.
+    # The exact name typed comes first, whatever else matched (accents and case aside).
     org_score = org_score + case(
-        (func.lower(Organization.name) == query.lower(), exact_bonus), else_=0
+        (_folded(Organization.name, postgres) == fold(query), exact_bonus), else_=0
     )
     contact_score = contact_score + case(
-        (func.lower(Contact.name) == query.lower(), exact_bonus), else_=0
+        (_folded(Contact.name, postgres) == fold(query), exact_bonus), else_=0
     )
 
     organizations = db.session.execute(

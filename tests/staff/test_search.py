@@ -12,7 +12,9 @@ from allies.organizations.models import Contact, Organization
 from allies.staff.search import CONTACT_DOCUMENT, ORGANIZATION_DOCUMENT, search
 from tests.fixtures import PROJECT_DIR
 
-MIGRATION = PROJECT_DIR / "migrations" / "versions" / "c4d8e2f6a913_staff_search_index.py"
+VERSIONS = PROJECT_DIR / "migrations" / "versions"
+MIGRATION = VERSIONS / "a8bc26dae457_staff_search_accent_folding.py"  # the indexes as they are
+FIRST_MIGRATION = VERSIONS / "c4d8e2f6a913_staff_search_index.py"
 START = date(2026, 1, 5)
 
 
@@ -214,6 +216,31 @@ def test_unicode_names_are_found(client, auth, factory):
     assert _titles(_results(client, "clínica são")) == ["Clínica São Paulo"]
 
 
+def test_a_name_starting_with_an_accented_capital_is_found_in_any_case(client, auth, factory):
+    # SQLite's lower() folds ASCII only, so "Ética" in the database never equalled "ética".
+    factory.application(name="Ética Médica Ñandú", city="Asunción")
+    factory.application(name="Other Place", city="Lima")
+    auth.login("reviewer")
+    for query in ("Ética", "ética", "ÉTICA", "Ñandú", "ñandú", "ÑANDÚ", "ética MÉDICA ñandú"):
+        assert _titles(_results(client, query)) == ["Ética Médica Ñandú"], query
+    assert "<mark>Ética</mark> Médica <mark>Ñandú</mark>" in _results(client, "ética ñandú")
+    assert _titles(_results(client, "asunción")) == ["Ética Médica Ñandú"]
+
+
+def test_accents_are_optional_on_either_side(client, auth, factory):
+    factory.application(name="Ética Médica Ñandú", city="Asunción", email="zoë@straße.example")
+    factory.application(name="Clinica Norte", city="Bogota")
+    factory.application(name="Other Place", city="Lima")
+    auth.login("reviewer")
+    for query in ("etica", "ETICA", "nandu", "medica nandu", "asuncion"):
+        assert _titles(_results(client, query)) == ["Ética Médica Ñandú"], query
+    assert "<mark>Ética</mark>" in _results(client, "etica")
+    for query in ("clínica", "CLÍNICA NORTE", "bogotá"):
+        assert _titles(_results(client, query)) == ["Clinica Norte"], query
+    assert "<mark>Clinica</mark> Norte" in _results(client, "clínica")
+    assert "Pat Contact" in _titles(_results(client, "zoe"))
+
+
 ZETA_QUERIES = (
     "zeta-health.org",
     "www.zeta-health.org",
@@ -295,8 +322,8 @@ def test_search_needs_a_staff_sign_in(client):
 # --- the index on PostgreSQL ---------------------------------------------------------------------
 
 
-def _migration():
-    spec = importlib.util.spec_from_file_location("staff_search_index", MIGRATION)
+def _migration(path=MIGRATION):
+    spec = importlib.util.spec_from_file_location("staff_search_index", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -305,6 +332,8 @@ def _migration():
 def test_the_migration_indexes_the_expressions_the_search_uses():
     expressions = {table: expression for _name, table, expression in _migration().INDEXES}
     assert expressions == {"organization": ORGANIZATION_DOCUMENT, "contact": CONTACT_DOCUMENT}
+    # a downgrade puts back the indexes the first migration made
+    assert _migration().PREVIOUS_INDEXES == _migration(FIRST_MIGRATION).INDEXES
 
 
 def test_postgresql_uses_the_index(app):
