@@ -19,12 +19,15 @@ def page_count(total: int, per_page: int) -> int:
 def page_window(page: int, pages: int, around: int = WINDOW) -> list[int | None]:
     """The page numbers to link: the first, ``around`` either side of ``page``, the last.
 
-    None marks a gap (drawn as an ellipsis), so 209 pages never mean 209 links.
+    None marks a gap of two pages or more (drawn as an ellipsis), so 209 pages never mean 209
+    links; a gap of one page shows that page instead, as an ellipsis would take its place.
     """
     shown = sorted({1, pages} | set(range(max(1, page - around), min(pages, page + around) + 1)))
     links: list[int | None] = []
     for number in shown:
-        if links and number - links[-1] > 1:
+        if links and number - links[-1] == 2:
+            links.append(number - 1)
+        elif links and number - links[-1] > 2:
             links.append(None)
         links.append(number)
     return links
