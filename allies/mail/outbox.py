@@ -5,7 +5,8 @@ import re
 from email.utils import make_msgid
 from urllib.parse import urlsplit
 
-from flask import current_app, render_template
+from flask import current_app, g
+from sqlalchemy import insert
 
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
@@ -19,31 +20,85 @@ def queue_email(to_addr: str, template: str, subject: str, *, cc=(), **context) 
     The message is added to the current session only: it is written when, and only if, the
     event that caused it commits.
     """
-    from allies.staff.settings import all_settings
-
-    context.setdefault("settings", all_settings())
-    context.setdefault("base_url", current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
-    body_text = render_template(f"email/{template}.txt", **context)
-    body_html = render_template(f"email/{template}.html", **context)
-    sender_domain = current_app.config["MAIL_DEFAULT_SENDER"].rsplit("@", 1)[-1].strip("> ")
-    message = OutboxMessage(
-        message_id=make_msgid(domain=sender_domain or "allies.local"),
-        kind=template,
-        to_addr=to_addr,
-        cc_addrs=", ".join(copy_list(to_addr, cc)),
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-    )
+    message = OutboxMessage(**email_values(to_addr, template, subject, cc=cc, **context))
     db.session.add(message)
     return message
 
 
-def _public_adapter():
-    base = urlsplit(current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
-    return current_app.url_map.bind(
-        base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
+def email_values(to_addr: str, template: str, subject: str, *, cc=(), **context) -> dict:
+    """The column values of the outbox row ``queue_email`` would stage (rendered, not staged)."""
+    return EmailTemplate(template, settings=context.pop("settings", None)).values(
+        to_addr, subject, cc=cc, **context
     )
+
+
+class EmailTemplate:
+    """``templates/email/<template>.txt`` and ``.html``, ready to build many messages.
+
+    The one way a message is built: ``queue_email`` builds one, and a burst (the reminder
+    sweep) builds a batch with one instance and writes it with ``insert_emails``. The templates
+    are fetched (compiled once per process by Jinja), and the context every message shares (the
+    settings, the base URL, the app's context processors) prepared, once per instance.
+    """
+
+    def __init__(self, template: str, *, settings: dict | None = None):
+        if settings is None:
+            from allies.staff.settings import all_settings
+
+            settings = all_settings()
+        self.template = template
+        env = current_app.jinja_env
+        self.text = env.get_template(f"email/{template}.txt")
+        self.html = env.get_template(f"email/{template}.html")
+        self.context = {
+            "settings": settings,
+            "base_url": current_app.config["PUBLIC_BASE_URL"].rstrip("/"),
+        }
+        current_app.update_template_context(self.context)
+        domain = current_app.config["MAIL_DEFAULT_SENDER"].rsplit("@", 1)[-1].strip("> ")
+        self.sender_domain = domain or "allies.local"
+
+    def values(self, to_addr: str, subject: str, *, cc=(), **context) -> dict:
+        """The outbox row's values of one message; ``cc`` lists addresses in copy (the
+        recipient and repeats are left out of it)."""
+        context = {**self.context, **context}
+        return {
+            "message_id": make_msgid(domain=self.sender_domain),
+            "kind": self.template,
+            "to_addr": to_addr,
+            "cc_addrs": ", ".join(copy_list(to_addr, cc)),
+            "subject": subject,
+            "body_text": self.text.render(context),
+            "body_html": self.html.render(context),
+        }
+
+
+def insert_emails(values: list[dict]) -> list[int]:
+    """Write the messages built by ``email_values`` in one INSERT; their ids, in order.
+
+    For bursts (the reminder sweep's batches): like ``queue_email`` the rows belong to the
+    caller's transaction and are delivered only if it commits, but they are written at once
+    rather than staged as objects.
+    """
+    if not values:
+        return []
+    # Matched by Message-ID (unique), not by the order of RETURNING: without an order to keep,
+    # SQLAlchemy sends the rows in a few multi-row INSERTs rather than one per row on SQLite.
+    table = OutboxMessage.__table__  # a Core INSERT: no ORM bookkeeping per row
+    returned = db.session.execute(insert(table).returning(table.c.message_id, table.c.id), values)
+    ids = {message_id: id_ for message_id, id_ in returned}
+    return [ids[row["message_id"]] for row in values]
+
+
+def _public_adapter():
+    # Bound once per application context: a burst of reminders builds thousands of links.
+    adapter = g.get("public_url_adapter")
+    if adapter is None:
+        base = urlsplit(current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
+        adapter = g.public_url_adapter = current_app.url_map.bind(
+            base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "http"
+        )
+    return adapter
 
 
 def public_url(endpoint: str, **values) -> str:

@@ -5,6 +5,12 @@ the days since the last completed sweep (indexed range queries on ``agreement.en
 work grows with what is due, not with the table. Each reminder is a ``reminder`` row, unique on
 (agreement, kind), written in one transaction with its outbox message: a second sweep, at the
 same time or later, adds nothing.
+
+Reminders are queued in batches (``REMINDER_BATCH_SIZE``, default 500, a transaction each): the
+batch's reminder rows go in with one ``INSERT … ON CONFLICT DO NOTHING … RETURNING``, and only the
+rows it returns, those no other sweep holds, get a message. A batch commits its rows and their
+messages together or not at all; a batch that fails is retried one reminder at a time, so one bad
+agreement is reported without holding back the others.
 """
 
 import json
@@ -12,8 +18,10 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import NamedTuple
 
+from flask import current_app
 from sqlalchemy import func, or_, update
 from sqlalchemy.orm import selectinload
 
@@ -29,8 +37,8 @@ from allies.agreements.standing import (
 from allies.applications.models import OPEN_STATES, Application, ApplicationKind, ApplicationState
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
-from allies.mail.outbox import public_url, queue_email, site_path
-from allies.organizations.access import make_link_token
+from allies.mail.outbox import EmailTemplate, insert_emails, public_url, queue_email, site_path
+from allies.organizations.access import make_link_tokens
 from allies.organizations.models import Contact, Organization
 from allies.reminders.lock import insert_ignoring_conflict
 from allies.reminders.models import Reminder, StaffDigest, SweepRun
@@ -58,6 +66,8 @@ STALE_AFTER = timedelta(hours=36)
 DIGEST_ENDING_DAYS = 30
 DIGEST_LIST_LIMIT = 25
 _CHUNK = 500
+# Reminders queued per transaction, unless the REMINDER_BATCH_SIZE setting says otherwise.
+BATCH_SIZE = 500
 
 
 class SweepLine(NamedTuple):
@@ -116,41 +126,32 @@ class _Due:
     copy_to: list[str] = field(default_factory=list)
 
 
-def run_sweep(today: date, *, dry_run: bool = False) -> SweepResult:
-    """Queue every reminder and the staff digest due by ``today``. Commits per message.
+def run_sweep(today: date, *, dry_run: bool = False, batch_size: int | None = None) -> SweepResult:
+    """Queue every reminder and the staff digest due by ``today``. Commits per batch.
 
-    With ``dry_run`` nothing is written: the result lists what would be queued.
+    A batch is ``batch_size`` reminders (default: the REMINDER_BATCH_SIZE setting, else
+    BATCH_SIZE), written with their messages in one transaction. With ``dry_run`` nothing is
+    written: the result lists what would be queued.
     """
+    size = max(int(batch_size or current_app.config.get("REMINDER_BATCH_SIZE") or BATCH_SIZE), 1)
+    started_at = utcnow()
     settings = all_settings()
     offsets = normalize_offsets(settings["reminder_offsets"])
     grace_days = int(settings["grace_days"])
-    window = sweep_window(today, last_completed_as_of())
+    last_as_of, last_started_at = _last_completed()
+    window = sweep_window(today, last_as_of)
     # A new installation looks no further back for declined renewals than for reminders.
-    released_since = last_completed_started_at() or datetime.combine(window[0], datetime.min.time())
+    released_since = last_started_at or datetime.combine(window[0], datetime.min.time())
     result = SweepResult(as_of=today, dry_run=dry_run, window=window)
-    run = None
-    if not dry_run:
-        run = SweepRun(as_of=today, started_at=utcnow())
-        db.session.add(run)
-        db.session.flush()
-        result.run_id = run.id
-        db.session.commit()
 
-    for item in _due_reminders(today, window, grace_days, offsets, result, released_since):
-        subject = reminder_subject(item.kind, item.organization_name, item.end_date, today)
-        line = SweepLine(item.agreement_id, item.kind, item.contact_email, subject)
-        if dry_run:
-            result.lines.append(line)
-            continue
-        try:
-            if _queue_reminder(item, subject, today, settings):
-                result.lines.append(line)
-            else:
-                result.skipped["already queued"] += 1
-        except Exception as exc:
-            db.session.rollback()
-            log.exception("reminder %s for agreement %s failed", item.kind, item.agreement_id)
-            result.errors.append(f"{item.kind} agreement {item.agreement_id}: {exc!r}")
+    due = _due_reminders(today, window, grace_days, offsets, result, released_since)
+    if dry_run:
+        result.lines.extend(_line(item, today) for item in due)
+    elif due:
+        # Recorded before the first batch: a run that dies mid-burst shows as unfinished.
+        _record_run(result, started_at)
+        for batch in _chunks(due, size):
+            _queue_batch_or_each(batch, today, settings, result)
 
     try:
         _sweep_digest(today, settings, result)
@@ -159,39 +160,48 @@ def run_sweep(today: date, *, dry_run: bool = False) -> SweepResult:
         log.exception("the staff digest failed")
         result.errors.append(f"{STAFF_DIGEST}: {exc!r}")
 
-    if run is not None:
+    if not dry_run:
         # A run with errors is not complete: the next one covers its days again.
-        db.session.execute(
-            update(SweepRun)
-            .where(SweepRun.id == result.run_id)
-            .values(
-                finished_at=None if result.errors else utcnow(),
-                queued=result.count,
-                summary=json.dumps(result.summary()),
-            )
-        )
-        db.session.commit()
+        _record_run(result, started_at, finished_at=None if result.errors else utcnow())
     return result
+
+
+def _record_run(result: SweepResult, started_at: datetime, finished_at=None) -> None:
+    """Write the run's SweepRun row (created on the first call, updated after) and commit."""
+    values = {
+        "finished_at": finished_at,
+        "queued": result.count,
+        "summary": json.dumps(result.summary()),
+    }
+    if result.run_id is None:
+        run = SweepRun(as_of=result.as_of, started_at=started_at, **values)
+        db.session.add(run)
+        db.session.flush()
+        result.run_id = run.id
+    else:
+        db.session.execute(update(SweepRun).where(SweepRun.id == result.run_id).values(**values))
+    db.session.commit()
+
+
+def _last_completed() -> tuple[date | None, datetime | None]:
+    """The day the most recently completed (non-dry) sweep ran as of, and when it started."""
+    row = db.session.execute(
+        db.select(SweepRun.as_of, SweepRun.started_at)
+        .where(SweepRun.finished_at.is_not(None))
+        .order_by(SweepRun.finished_at.desc(), SweepRun.id.desc())
+        .limit(1)
+    ).first()
+    return (row.as_of, row.started_at) if row is not None else (None, None)
 
 
 def last_completed_as_of() -> date | None:
     """The day the most recently completed (non-dry) sweep ran as of, or None."""
-    return db.session.scalar(
-        db.select(SweepRun.as_of)
-        .where(SweepRun.finished_at.is_not(None))
-        .order_by(SweepRun.finished_at.desc(), SweepRun.id.desc())
-        .limit(1)
-    )
+    return _last_completed()[0]
 
 
 def last_completed_started_at() -> datetime | None:
     """When the most recently completed (non-dry) sweep started, or None."""
-    return db.session.scalar(
-        db.select(SweepRun.started_at)
-        .where(SweepRun.finished_at.is_not(None))
-        .order_by(SweepRun.finished_at.desc(), SweepRun.id.desc())
-        .limit(1)
-    )
+    return _last_completed()[1]
 
 
 def completed_sweep_on(day: date) -> bool:
@@ -314,29 +324,46 @@ def _due_reminders(
 
     due: list[_Due] = []
     for chunk in _chunks(to_load):
-        agreements = db.session.scalars(
-            db.select(Agreement)
+        # Plain rows rather than ORM objects: a burst reads thousands of organizations.
+        agreements = db.session.execute(
+            db.select(Agreement.id, Organization.id, Organization.name)
+            .join(Organization, Agreement.organization_id == Organization.id)
             .where(Agreement.id.in_(chunk))
-            .options(selectinload(Agreement.organization).selectinload(Organization.contacts))
-        )
-        for agreement in agreements:
-            contact = agreement.organization.contact_for("primary")
+        ).all()
+        contacts: dict[int, list] = {}
+        for contact in db.session.execute(
+            db.select(
+                Contact.id,
+                Contact.organization_id,
+                Contact.role,
+                Contact.name,
+                Contact.email,
+                Contact.is_enabled,
+            )
+            .where(Contact.organization_id.in_({row[1] for row in agreements}))
+            .order_by(Contact.id)
+        ):
+            contacts.setdefault(contact.organization_id, []).append(contact)
+        for agreement_id, organization_id, organization_name in agreements:
+            # The organization's own rule for who is primary and who signs, on these rows.
+            holder = SimpleNamespace(contacts=contacts.get(organization_id, []))
+            contact = Organization.contact_for(holder, "primary")
             if contact is None or not contact.email:
                 result.skipped["no contact"] += 1
                 continue
-            kind, due_on, end = wanted[agreement.id]
-            signatory = agreement.organization.contact_for("signatory")
+            kind, due_on, end = wanted[agreement_id]
+            signatory = Organization.contact_for(holder, "signatory")
             due.append(
                 _Due(
-                    agreement_id=agreement.id,
+                    agreement_id=agreement_id,
                     kind=kind,
                     due_on=due_on,
                     end_date=end,
-                    organization_name=agreement.organization.name,
+                    organization_name=organization_name,
                     contact_id=contact.id,
                     contact_email=contact.email,
                     contact_name=contact.name,
-                    renewal_pending=agreement.id in pending_renewal,
+                    renewal_pending=agreement_id in pending_renewal,
                     # The signatory signs the renewal, so prompts copy them.
                     copy_to=[signatory.email] if is_renewal_prompt(kind) and signatory else [],
                 )
@@ -370,33 +397,91 @@ def renewal_url(token: str, agreement_id: int) -> str:
     )
 
 
-def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bool:
-    """Write the reminder row and its message in one transaction; False if it already exists."""
-    grace_days = int(settings["grace_days"])
-    reminder_id = db.session.execute(
+def _line(item: _Due, today: date) -> SweepLine:
+    subject = reminder_subject(item.kind, item.organization_name, item.end_date, today)
+    return SweepLine(item.agreement_id, item.kind, item.contact_email, subject)
+
+
+def _queue_batch_or_each(batch: list[_Due], today: date, settings: dict, result) -> None:
+    """Queue ``batch`` in one transaction; if that fails, each reminder in a transaction of its
+    own, so that only the agreements that fail are reported (and left to the next run)."""
+    try:
+        queued, existing = _queue_batch(batch, today, settings)
+    except Exception as exc:
+        db.session.rollback()
+        if len(batch) > 1:
+            log.warning("a batch of %d reminders failed: queuing them one at a time", len(batch))
+            for item in batch:
+                _queue_batch_or_each([item], today, settings, result)
+            return
+        (item,) = batch
+        log.exception("reminder %s for agreement %s failed", item.kind, item.agreement_id)
+        result.errors.append(f"{item.kind} agreement {item.agreement_id}: {exc!r}")
+        return
+    result.lines.extend(_line(item, today) for item in queued)
+    if existing:
+        result.skipped["already queued"] += existing
+
+
+def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_Due], int]:
+    """Write the reminder rows of ``batch`` and a message for each one that is new, in one
+    transaction. Returns the reminders queued and how many another sweep had queued already.
+
+    The rows go in first, ignoring conflicts on (agreement, kind): only those the database
+    returns get a message (and a renewal link), so a concurrent sweep never sends one twice.
+    """
+    now = utcnow()
+    inserted = db.session.execute(
         insert_ignoring_conflict(
             Reminder.__table__,
+            {},
+            ["agreement_id", "kind"],
+            db.session.get_bind().dialect.name,
+        ).returning(Reminder.id, Reminder.agreement_id, Reminder.kind),
+        [
             {
                 "agreement_id": item.agreement_id,
                 "kind": item.kind,
                 "due_on": item.due_on,
-                "queued_at": utcnow(),
-            },
-            ["agreement_id", "kind"],
-            db.session.get_bind().dialect.name,
-        ).returning(Reminder.id)
-    ).scalar()
-    if reminder_id is None:  # another sweep got there first
+                "queued_at": now,
+            }
+            for item in batch
+        ],
+    ).all()
+    reminder_ids = {(agreement_id, kind): id_ for id_, agreement_id, kind in inserted}
+    fresh = [item for item in batch if (item.agreement_id, item.kind) in reminder_ids]
+    if not fresh:  # another sweep got there first
         db.session.rollback()
-        return False
-    contact = db.session.get(Contact, item.contact_id)
-    agreement = db.session.get(Agreement, item.agreement_id)
-    token = make_link_token(contact, "renewal", agreement=agreement)
+        return [], len(batch)
+    tokens = make_link_tokens(
+        [(item.contact_id, item.agreement_id) for item in fresh], "renewal", now=now
+    )
+    email = EmailTemplate("reminder", settings=settings)
+    message_ids = insert_emails(
+        [
+            _reminder_email(email, item, token, today, int(settings["grace_days"]))
+            for item, token in zip(fresh, tokens, strict=True)
+        ]
+    )
+    db.session.execute(
+        update(Reminder),
+        [
+            {"id": reminder_ids[(item.agreement_id, item.kind)], "outbox_message_id": message_id}
+            for item, message_id in zip(fresh, message_ids, strict=True)
+        ],
+    )
+    db.session.commit()
+    return fresh, len(batch) - len(fresh)
+
+
+def _reminder_email(
+    email: EmailTemplate, item: _Due, token: str, today: date, grace_days: int
+) -> dict:
+    """The outbox row of the reminder ``item`` (``email`` is the reminder template)."""
     days_left = days_to_end(item.end_date, today)
-    message = queue_email(
+    return email.values(
         item.contact_email,
-        "reminder",
-        subject,
+        reminder_subject(item.kind, item.organization_name, item.end_date, today),
         cc=item.copy_to,
         kind=item.kind,
         organization_name=item.organization_name,
@@ -412,14 +497,7 @@ def _queue_reminder(item: _Due, subject: str, today: date, settings: dict) -> bo
         grace_end=long_date(grace_end(item.end_date, grace_days)),
         renewal_pending=item.renewal_pending,
         renewal_url=renewal_url(token, item.agreement_id),
-        settings=settings,
     )
-    db.session.flush()
-    db.session.execute(
-        update(Reminder).where(Reminder.id == reminder_id).values(outbox_message_id=message.id)
-    )
-    db.session.commit()
-    return True
 
 
 def staff_digest_contents(today: date) -> dict:
