@@ -13,6 +13,13 @@ class Agreement(db.Model):
     """One two-year term; its status is derived from its dates and decisions (see terms.py)."""
 
     __tablename__ = "agreement"
+    # "Is this organization listed today?" (standing.listed_clause, per organization on the
+    # public lists) answered from the index alone, without reading the agreement's row.
+    __table_args__ = (
+        db.Index(
+            "ix_agreement_listing", "organization_id", "end_date", "start_date", "terminated_on"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(db.ForeignKey("organization.id"), index=True)

@@ -88,14 +88,20 @@ def _count_statement(today: date, grace_days: int, by_type: bool, by_name: bool)
 
 @lru_cache(maxsize=_STATEMENTS_KEPT)
 def _page_statement(today: date, grace_days: int, by_type: bool, by_name: bool):
-    return (
+    # The page's ids first, sorting only (name, id), then its rows: sorting whole rows made
+    # PostgreSQL spill thousands of them to disk for a deep page.
+    page_ids = (
         _in_name_order(
-            db.select(Organization)
-            .options(joinedload(Organization.type))
-            .where(*_where(today, grace_days, by_type, by_name))
+            db.select(Organization.id).where(*_where(today, grace_days, by_type, by_name))
         )
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
+        .subquery("page")
+    )
+    return _in_name_order(
+        db.select(Organization)
+        .join(page_ids, page_ids.c.id == Organization.id)
+        .options(joinedload(Organization.type))
     )
 
 
@@ -200,14 +206,18 @@ def current_allies_page(
     per_page: int,
     type_id: int | None = None,
     search: str = "",
+    total: int | None = None,
 ) -> AllyPage:
     """Page ``page`` of the current Allies A–Z, of type ``type_id`` with ``search`` in their
     name: three queries (the count, the page, the facts of the page) at any number of Allies.
 
     A page past the last comes back empty with ``paging.exists`` false, after the count alone.
+    ``total``, when the caller already knows it (``count_listed`` with the same filters, kept
+    while the content does not change), saves the count.
     """
     by_type, by_name, params = _filters(type_id, search)
-    total = db.session.scalar(_count_statement(today, grace_days, by_type, by_name), params)
+    if total is None:
+        total = db.session.scalar(_count_statement(today, grace_days, by_type, by_name), params)
     paging = Paging(total, page, per_page)
     if not paging.exists or not total:
         return AllyPage(paging, [])

@@ -18,6 +18,7 @@ from allies.mail.outbox import public_url
 from allies.organizations.profile import logo_path
 from allies.organizations.queries import (
     all_current_allies,
+    count_listed,
     current_allies_page,
     current_ally,
     types_in_use,
@@ -42,6 +43,18 @@ def _listing_args():
     return type_id, search
 
 
+def _listed_count(today, grace_days, type_id, search) -> int:
+    """How many current Allies match, kept per filter until the content changes: the count
+    costs a pass over every Ally, and every page of a list (HTML or JSON) shares it."""
+    return cached(
+        "allies.count",
+        today,
+        type_id or None,
+        search.strip().lower(),
+        make=lambda: count_listed(today, grace_days, type_id=type_id, search=search),
+    )
+
+
 @bp.get("/")
 @whole_page_cached
 def home():
@@ -49,7 +62,10 @@ def home():
     today = alliance_today()
 
     def make():
-        featured = current_allies_page(today, site_settings()["grace_days"], per_page=HOME_SHOWN)
+        grace = site_settings()["grace_days"]
+        featured = current_allies_page(
+            today, grace, per_page=HOME_SHOWN, total=_listed_count(today, grace, None, "")
+        )
         return {
             "count": featured.paging.total,
             "html": Markup(
@@ -79,7 +95,13 @@ def allies():
     def make():
         grace = site_settings()["grace_days"]
         shown = current_allies_page(
-            today, grace, page=page, per_page=PAGE_SIZE, type_id=type_id, search=search
+            today,
+            grace,
+            page=page,
+            per_page=PAGE_SIZE,
+            type_id=type_id,
+            search=search,
+            total=_listed_count(today, grace, type_id, search),
         )
         if not shown.paging.exists:
             return None
@@ -148,13 +170,15 @@ def allies_json():
 
 def _allies_json_page(today, type_id, search, page, per_page) -> tuple[str, list] | None:
     """The body of one page of /allies.json and its (rel, url) links; None past the last page."""
+    grace = site_settings()["grace_days"]
     shown = current_allies_page(
         today,
-        site_settings()["grace_days"],
+        grace,
         page=page,
         per_page=per_page,
         type_id=type_id,
         search=search,
+        total=_listed_count(today, grace, type_id, search),
     )
     paging = shown.paging
     if not paging.exists:
