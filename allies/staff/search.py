@@ -33,11 +33,10 @@ from allies.organizations.models import Contact, Organization
 from allies.organizations.profile import website_domain
 from allies.staff.search_documents import (
     CONTACT_DOCUMENT,
-    FOLD_FROM,
     FOLD_FUNCTION,
-    FOLD_TO,
     ORGANIZATION_DOCUMENT,
     fold,
+    folded_sql,
 )
 
 MIN_LENGTH = 2  # shorter queries are answered with a message, not searched
@@ -149,7 +148,7 @@ def _escape_like(word: str) -> str:
 def _folded(column, postgres: bool):
     """``column`` folded in SQL as ``fold`` folds the query (SQLite's lower() is ASCII only)."""
     if postgres:
-        return func.lower(func.translate(column, FOLD_FROM, FOLD_TO))
+        return folded_sql(column)
     return getattr(func, FOLD_FUNCTION)(column)
 
 
@@ -189,11 +188,32 @@ def _matcher(words: list[str], postgres: bool):
     return re.compile(f"{prefix}(?:{alternatives})")
 
 
+def _folded_spans(value: str, matcher) -> list[tuple[int, int]]:
+    """Where ``matcher`` finds the words in ``value`` folded, as spans of ``value`` itself.
+
+    Folding drops accents (one character of ``value`` may fold to none or several), so each
+    character is folded alone and every folded position remembers the character it came from.
+    """
+    if value.isascii():  # the usual case: one folded character for each
+        return [m.span() for m in matcher.finditer(value.lower()) if m.end() > m.start()]
+    pieces, origin = [], []
+    for index, character in enumerate(value):
+        piece = fold(character)
+        pieces.append(piece)
+        origin += [index] * len(piece)
+    folded = "".join(pieces)
+    return [
+        (origin[m.start()], origin[m.end() - 1] + 1)
+        for m in matcher.finditer(folded)
+        if m.end() > m.start()
+    ]
+
+
 def _segments(value: str, matcher) -> tuple[int, tuple[Segment, ...]]:
     """How many matches ``value`` holds, and its text cut into marked and unmarked pieces
     (a long text is cut to a window around its first match). The words are found in the folded
-    text, which has the same length, and marked in ``value`` as it was written."""
-    spans = [m.span() for m in matcher.finditer(fold(value)) if m.end() > m.start()]
+    text and marked in ``value`` as it was written."""
+    spans = _folded_spans(value, matcher)
     if not spans:
         return 0, ()
     start, end = 0, len(value)

@@ -7,66 +7,53 @@ identical, and the queries use the very expression the index holds, which Postgr
 use an expression index. Migration c4d8e2f6a913 created the indexes; a8bc26dae457 rebuilt them
 with the accent folding below.
 
-Case and accents are folded the same way on both databases by ``fold``: Latin letters with
-diacritics become their plain lower-case letter ("Ética" and "etica" are one word), so a name is
-found however staff type its accents. On PostgreSQL the documents ``translate`` those letters
-(no ``unaccent`` extension needed); on SQLite, whose ``lower()`` folds ASCII only, the search
-calls ``fold`` itself as the SQL function FOLD_FUNCTION (registered on every SQLite connection in
-allies/extensions.py).
+Case and accents are folded the same way on both databases by ``fold``: Unicode's canonical
+decomposition (NFD) splits each letter from its accents, which are dropped (the combining
+diacritical marks, U+0300–U+036F), and the few letters that carry a stroke in one character
+(ø, ł, đ, ...) are mapped to their plain letter, so "Ética", "ética" and "etica" are one word.
+On PostgreSQL the documents do this with ``normalize`` and ``regexp_replace`` (no ``unaccent``
+extension needed); on SQLite, whose ``lower()`` folds ASCII only, the search calls ``fold`` itself
+as the SQL function FOLD_FUNCTION (registered on every SQLite connection in allies/extensions.py).
 """
 
+import re
 import unicodedata
 
-from sqlalchemy import Index, text
+from sqlalchemy import Index, func, literal_column, text
 
 FOLD_FUNCTION = "allies_fold"
-
-# Letters that need the same folding on every database and no PostgreSQL extension: the
-# Latin-1 Supplement and Latin Extended-A letters (French, Spanish, Portuguese, German, Nordic,
-# Polish, Czech, Turkish, ...), each mapped to one plain letter so a text keeps its length and a
-# match found in the folded text marks the same characters in the original.
-_NO_DECOMPOSITION = {"Ø": "o", "ø": "o", "Đ": "d", "đ": "d", "Ħ": "h", "ħ": "h", "ı": "i"}
-_NO_DECOMPOSITION |= {"Ł": "l", "ł": "l", "Ŧ": "t", "ŧ": "t"}
-
-
-def _fold_letters() -> tuple[str, str]:
-    source, target = [], []
-    for code in range(0xC0, 0x180):
-        letter = chr(code)
-        decomposed = unicodedata.normalize("NFKD", letter)
-        plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
-        plain = _NO_DECOMPOSITION.get(letter, plain)
-        if len(plain) == 1 and plain.isascii() and plain.isalpha():
-            source.append(letter)
-            target.append(plain)
-    return "".join(source), "".join(target)
-
-
-FOLD_FROM, FOLD_TO = _fold_letters()
-_FOLD_TABLE = str.maketrans(FOLD_FROM, FOLD_TO)
+_MARKS = "[\\u0300-\\u036f]"  # the combining diacritical marks, in both regex dialects
+_MARKS_RE = re.compile(_MARKS)
+_STROKED_FROM, _STROKED_TO = "ØøĐđĦħıŁłŦŧ", "ooddhhilltt"
+_STROKED = str.maketrans(_STROKED_FROM, _STROKED_TO)
 
 
 def fold(value: str | None) -> str | None:
-    """``value`` lower-cased with accents dropped from Latin letters, keeping its length.
+    """``value`` lower-cased, accents dropped: as PostgreSQL's documents and SQLite's searches
+    see it. None stays None (SQL NULL)."""
+    if value is None or value.isascii():  # SQLite calls this on every row searched: be quick
+        return value if value is None else value.lower()
+    plain = _MARKS_RE.sub("", unicodedata.normalize("NFD", value))
+    return plain.translate(_STROKED).lower()
 
-    A character whose lower case is longer (Turkish "İ") keeps its case, so positions found in
-    the folded text are positions in ``value``. None stays None (SQL NULL).
-    """
-    if value is None:
-        return None
-    lowered = "".join(ch if len(low := ch.lower()) != 1 else low for ch in value)
-    return lowered.translate(_FOLD_TABLE)
+
+def folded_sql(column):
+    """``column`` folded in PostgreSQL as ``fold`` folds in Python."""
+    decomposed = func.normalize(column, literal_column("NFD"))
+    plain = func.regexp_replace(decomposed, _MARKS, "", "g")
+    return func.lower(func.translate(plain, _STROKED_FROM, _STROKED_TO))
 
 
 # Address punctuation splits words, so "equity" finds equity.example.org and "example.org" finds
 # ana@example.org; the query's words are split the same way (search.py).
-_SPLIT_FROM, _SPLIT_TO = "@.+-_/" + FOLD_FROM, "      " + FOLD_TO
+_SPLIT_FROM, _SPLIT_TO = "@.+-_/" + _STROKED_FROM, "      " + _STROKED_TO
 
 
 def _document(fields: list[tuple[str, bool, str]]) -> str:
     """The weighted tsvector of ``fields`` ((column, is varchar, weight A–D)), as SQL text."""
     parts = [
-        f"setweight(to_tsvector('simple'::regconfig, translate({column}{'::text' if varchar else ''}, "
+        f"setweight(to_tsvector('simple'::regconfig, translate(regexp_replace(normalize("
+        f"{column}{'::text' if varchar else ''}, NFD), '{_MARKS}'::text, ''::text, 'g'::text), "
         f"'{_SPLIT_FROM}'::text, '{_SPLIT_TO}'::text)), '{weight}'::\"char\")"
         for column, varchar, weight in fields
     ]

@@ -1,13 +1,12 @@
 """Staff search: fold accents in the full-text documents (PostgreSQL only)
 
 Rebuilds the two GIN indexes of c4d8e2f6a913 on the documents of
-allies/staff/search_documents.py as they now are: ``translate`` maps the Latin letters with
-diacritics (Latin-1 Supplement and Latin Extended-A) to their plain lower-case letter beside
-the address punctuation it already replaced by spaces, so "etica" finds "Ética" without the
-``unaccent`` extension. The expressions are written as PostgreSQL prints them back, and the
-letters are a frozen copy of search_documents.FOLD_FROM and FOLD_TO
-(tests/staff/test_search.py checks that they agree). SQLite has no such index: the search folds
-there with a function registered on each connection.
+allies/staff/search_documents.py as they now are: each field is decomposed (``normalize`` to
+NFD), its combining accents (U+0300-U+036F) dropped and its few stroked letters (ø, ł, đ, ...)
+translated beside the address punctuation, so "etica" finds "Ética" without the ``unaccent``
+extension. The expressions are a frozen copy of the documents' (tests/staff/test_search.py
+checks that they agree). SQLite has no such index: the search folds there with a function
+registered on each connection.
 
 Revision ID: a8bc26dae457
 Revises: e6fa04b8c235
@@ -23,24 +22,28 @@ down_revision = 'e6fa04b8c235'
 branch_labels = None
 depends_on = None
 
-FOLD_FROM = (
-    'ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöøùúûüýÿĀāĂăĄ'
-    'ąĆćĈĉĊċČčĎďĐđĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĦħĨĩĪīĬĭĮįİıĴĵĶķĹĺĻļĽľŁłŃńŅ'
-    'ņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŦŧŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžſ'
-)
-FOLD_TO = (
-    'aaaaaaceeeeiiiinoooooouuuuyaaaaaaceeeeiiiinoooooouuuuyyaaaaa'
-    'accccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiijjkkllllllllnnn'
-    'nnnoooooorrrrrrssssssssttttttuuuuuuuuuuuuwwyyyzzzzzzs'
-)
+MARKS = '[\\u0300-\\u036f]'
 PUNCTUATION_FROM, PUNCTUATION_TO = '@.+-_/', '      '
+STROKED_FROM, STROKED_TO = 'ØøĐđĦħıŁłŦŧ', 'ooddhhilltt'
 
 
-def _document(fields, split_from, split_to):
+def _plain(column, split_from, split_to):
+    return f"translate({column}, '{split_from}'::text, '{split_to}'::text)"
+
+
+def _folded(column, split_from, split_to):
+    return (
+        f"translate(regexp_replace(normalize({column}, NFD), '{MARKS}'::text, ''::text, "
+        f"'g'::text), '{split_from}'::text, '{split_to}'::text)"
+    )
+
+
+def _document(fields, field_text, split_from, split_to):
     """The weighted tsvector of fields ((column, is varchar, weight)), as PostgreSQL prints it."""
     parts = [
-        f"setweight(to_tsvector('simple'::regconfig, translate({column}{'::text' if varchar else ''}, "
-        f"'{split_from}'::text, '{split_to}'::text)), '{weight}'::\"char\")"
+        f"setweight(to_tsvector('simple'::regconfig, "
+        f"{field_text(column + ('::text' if varchar else ''), split_from, split_to)}), "
+        f"'{weight}'::\"char\")"
         for column, varchar, weight in fields
     ]
     document = parts[0]
@@ -58,16 +61,16 @@ ORGANIZATION_FIELDS = (
 CONTACT_FIELDS = (('name', True, 'A'), ('email', True, 'B'))
 
 
-def _indexes(split_from, split_to):
+def _indexes(*document_args):
     return (
-        ('ix_organization_search', 'organization', _document(ORGANIZATION_FIELDS, split_from, split_to)),
-        ('ix_contact_search', 'contact', _document(CONTACT_FIELDS, split_from, split_to)),
+        ('ix_organization_search', 'organization', _document(ORGANIZATION_FIELDS, *document_args)),
+        ('ix_contact_search', 'contact', _document(CONTACT_FIELDS, *document_args)),
     )
 
 
 # (index name, table, indexed expression) after this revision, and before it
-INDEXES = _indexes(PUNCTUATION_FROM + FOLD_FROM, PUNCTUATION_TO + FOLD_TO)
-PREVIOUS_INDEXES = _indexes(PUNCTUATION_FROM, PUNCTUATION_TO)
+INDEXES = _indexes(_folded, PUNCTUATION_FROM + STROKED_FROM, PUNCTUATION_TO + STROKED_TO)
+PREVIOUS_INDEXES = _indexes(_plain, PUNCTUATION_FROM, PUNCTUATION_TO)
 
 
 def _rebuild(indexes):
