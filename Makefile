@@ -10,7 +10,8 @@ PORT ?= 5000
 # The instance folder the app uses (ALLIES_INSTANCE_PATH, else ./instance).
 INSTANCE_DIR := $(or $(ALLIES_INSTANCE_PATH),instance)
 
-.PHONY: install install-test run record-base-url test lint format bench clean
+.PHONY: install install-test run record-base-url test lint format bench clean \
+	translations-extract translations-compile
 
 install: $(STAMP)
 
@@ -42,7 +43,7 @@ $(TEST_STAMP): $(STAMP) pyproject.toml
 # and the reminder scheduler side by side; Ctrl-C stops both. The address it serves at is
 # recorded in the instance folder, so email queued by any other process links to it.
 run: export ALLIES_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
-run: install record-base-url
+run: install translations-compile record-base-url
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi bootstrap
 	@echo "Allies is at http://$(HOST):$(PORT)/  (staff: http://$(HOST):$(PORT)/staff/sign-in)"
@@ -64,12 +65,24 @@ format: install-test
 	$(BIN)/ruff format allies jobs tests bench wsgi.py
 	$(BIN)/ruff check --fix allies jobs tests bench wsgi.py
 
-test: install-test lint
+test: install-test lint translations-compile
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/reminders.py
 	$(BIN)/python bench/allies_page.py
+
+# Catalogues (allies/translations/<lang>/LC_MESSAGES/messages.po): extract every marked string
+# from the code and templates (babel.cfg) into messages.pot and merge it into each language's
+# .po, then translate the new entries; compile makes the .mo files the app reads (not committed).
+translations-extract: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project=allies -o allies/translations/messages.pot .
+	$(BIN)/pybabel update -i allies/translations/messages.pot -d allies/translations \
+		--no-fuzzy-matching --ignore-obsolete
+
+translations-compile: install
+	$(BIN)/pybabel compile --statistics -d allies/translations
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache test-output

@@ -38,9 +38,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     login_manager.init_app(app)
 
-    from allies import clock, inputs, web
+    from allies import clock, i18n, inputs, web
 
     web.init_app(app)
+    i18n.init_app(app)
     clock.init_app(app)
     inputs.init_app(app)  # before the blueprints: their <int:…> rules use the bounded converter
 

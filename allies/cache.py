@@ -435,11 +435,15 @@ def normal_query(spec: dict, args) -> tuple:
 def page_language(environ=None) -> str:
     """The language a public page is rendered in: part of every page's key and ETag.
 
-    English only for now. Issue 12 (Flask-Babel) decides it here from the request's WSGI
-    ``environ`` (without a request context: the cached path runs before Flask), and adds
-    ``Accept-Language`` to ``Vary`` if the choice reads that header.
+    Decided by ``allies.i18n.choose_language`` from the request's WSGI ``environ`` alone (the
+    cached path runs before Flask): the ``lang`` cookie, else Accept-Language, else English.
+    Public pages therefore name ``Accept-Language`` in ``Vary`` (``public_http.PUBLIC_VARY``).
     """
-    return "en"
+    if environ is None:
+        return "en"
+    from allies.i18n import choose_language
+
+    return choose_language(environ)[0]
 
 
 def is_personal(cookies) -> bool:

@@ -46,10 +46,11 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 PROJECT_DIR = os.path.dirname(PACKAGE_DIR)
 # The source a page is made from: a deploy that changes any of it changes every ETag.
 SOURCE_FOLDERS = (PACKAGE_DIR, os.path.join(PROJECT_DIR, "templates"))
-SOURCE_SUFFIXES = (".py", ".html", ".css", ".txt", ".js", ".svg")
+SOURCE_SUFFIXES = (".py", ".html", ".css", ".txt", ".js", ".svg", ".po")
 
-# A public response varies with the encoding asked for and with a session cookie (a personal page).
-PUBLIC_VARY = "Accept-Encoding, Cookie"
+# A public response varies with the encoding asked for, with a session cookie (a personal page)
+# and with the language: the ``lang`` cookie, else Accept-Language (allies/i18n.py).
+PUBLIC_VARY = "Accept-Encoding, Cookie, Accept-Language"
 NOT_MODIFIED = "304 Not Modified"
 # The headers a public entry sets itself; the view's other headers (a download's file name, CORS)
 # are kept with the entry.

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from allies.applications.statements import current_statements
 from allies.cache import cached, text, whole_number, whole_page_cached
 from allies.conferences.queries import recognised_at
+from allies.i18n import current_language
 from allies.inputs import int_arg
 from allies.mail.outbox import public_url
 from allies.organizations.profile import logo_path
@@ -73,7 +74,9 @@ def home():
             ),
         }
 
-    return render_template("organizations/home.html", featured=cached("home", today, make=make))
+    return render_template(
+        "organizations/home.html", featured=cached("home", today, current_language(), make=make)
+    )
 
 
 @bp.get("/become-an-ally")
@@ -113,7 +116,10 @@ def allies():
             ),
         }
 
-    listing = cached("allies", today, type_id, search.strip().lower(), page, make=make)
+    # The fragment holds words ("Ally since"): one per language.
+    listing = cached(
+        "allies", today, current_language(), type_id, search.strip().lower(), page, make=make
+    )
     if listing is None:
         abort(404)
     return render_template(
@@ -285,7 +291,7 @@ def ally(slug: str):
             organization.description,
         )
 
-    page = cached("ally", today, slug, make=make)
+    page = cached("ally", today, current_language(), slug, make=make)
     if page is None:
         abort(404)
     html, name, description = page

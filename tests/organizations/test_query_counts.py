@@ -152,7 +152,7 @@ def test_public_pages_cost_the_same_statements_at_10_and_at_10000_allies(app, cl
     assert _organizations_loaded_for(app, client, "/allies.json?page=3&per_page=2") == 2
     assert _organizations_loaded_for(app, client, "/allies/ally-7") == 1
     # and the pages show what they should at 10,000
-    assert "10000 Allies" in client.get("/allies").get_data(as_text=True)
+    assert "10,000 Allies" in client.get("/allies").get_data(as_text=True)
     assert client.get("/allies.json").get_json()["total"] == 10000
     assert client.get("/allies?page=5000").status_code == 200
     assert client.get("/allies?page=5001").status_code == 404
