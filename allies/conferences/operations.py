@@ -23,7 +23,7 @@ from allies.extensions import db
 from allies.mail.outbox import public_url, queue_email
 from allies.organizations.models import Organization
 from allies.reminders.lock import insert_ignoring_conflict
-from allies.staff.audit import record_event
+from allies.staff.audit import CONTACT_PREFIX, record_event
 from allies.timeutil import utcnow
 
 # --- the programme -----------------------------------------------------------------------------
@@ -414,7 +414,8 @@ def save_answer(
     record_event(
         invitation,
         "conference_answered",
-        actor=f"{invitation.organization.name} (invitation link)"[:200],
+        # Whoever holds the invitation's link answers for the Ally: filed with Ally contacts.
+        actor=f"{CONTACT_PREFIX}{invitation.organization.name} (invitation link)"[:200],
         from_state=before,
         to_state=invitation.answer_text,
         ip=ip,

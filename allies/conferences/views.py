@@ -44,6 +44,7 @@ from allies.errors import OperationError
 from allies.extensions import db
 from allies.inputs import int_arg
 from allies.staff.access import admin_required, staff_required
+from allies.staff.exports import record_download
 from allies.timeutil import alliance_today, to_local
 
 bp = Blueprint("conferences", __name__)
@@ -311,6 +312,10 @@ def remind(conference_id: int):
 def answers_csv(conference_id: int):
     """The answers as CSV (formula-safe)."""
     conference = _conference_or_404(conference_id)
+    filename = f"conference-{conference.id}-answers.csv"
+    # Attendees' names leave the system: audited like every export, before the rows are read
+    # (the audit commits, which would expire rows already loaded).
+    record_download("conference answers", filename, staff=current_user, ip=request.remote_addr)
     header = [
         "organization",
         "invited_at",
@@ -337,7 +342,7 @@ def answers_csv(conference_id: int):
         )
         for invitation in invitations
     )
-    return csv_response(header, rows, f"conference-{conference.id}-answers.csv")
+    return csv_response(header, rows, filename)
 
 
 def _moment(value) -> str:

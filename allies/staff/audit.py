@@ -158,6 +158,7 @@ def _organization_clause(organizations):
     applications, agreements and contacts."""
     from allies.agreements.models import Agreement
     from allies.applications.models import Application
+    from allies.conferences.models import Invitation
     from allies.organizations.models import Contact
 
     def about(kind, ids):
@@ -173,6 +174,10 @@ def _organization_clause(organizations):
             "agreement", db.select(Agreement.id).where(Agreement.organization_id.in_(organizations))
         ),
         about("contact", db.select(Contact.id).where(Contact.organization_id.in_(organizations))),
+        about(
+            "conference_invitation",
+            db.select(Invitation.id).where(Invitation.organization_id.in_(organizations)),
+        ),
     )
 
 
@@ -236,6 +241,7 @@ def subjects_of(events) -> dict[tuple[str, int], Subject]:
     """(subject_type, subject_id) -> Subject for ``events``: one query per kind of subject."""
     from allies.agreements.models import Agreement
     from allies.applications.models import Application
+    from allies.conferences.models import Conference, Invitation
     from allies.organizations.models import Contact, Organization, OrganizationType
 
     wanted: dict[str, set[int]] = {}
@@ -300,6 +306,23 @@ def subjects_of(events) -> dict[tuple[str, int], Subject]:
             OrganizationType.id, OrganizationType.name, key=OrganizationType.id, ids=ids
         ):
             found["organization_type", id_] = Subject(f"Type {name}")
+    if ids := wanted.get("conference"):
+        for id_, title in rows(Conference.id, Conference.title, key=Conference.id, ids=ids):
+            found["conference", id_] = Subject(f"Conference {title}")
+    if ids := wanted.get("conference_invitation"):
+        for id_, org_id, name, title in db.session.execute(
+            db.select(
+                Invitation.id, Invitation.organization_id, Organization.name, Conference.title
+            )
+            .join(Organization, Invitation.organization_id == Organization.id)
+            .join(Conference, Invitation.conference_id == Conference.id)
+            .where(Invitation.id.in_(ids))
+        ):
+            found["conference_invitation", id_] = Subject(
+                f"Invitation of {name} to {title}", organization_id=org_id
+            )
+    if wanted.get("export"):
+        found["export", 0] = Subject("A download from Export")
     return found
 
 

@@ -88,7 +88,7 @@ def test_an_ally_answers_and_changes_its_answer(app, client, invited):
             (None, "attending, 2 people"),
             ("attending, 2 people", "not attending"),
         ]
-        assert events[0].actor.startswith("Invited Org")
+        assert events[0].actor == "ally contact Invited Org (invitation link)"
 
 
 def test_after_the_start_the_answer_is_read_only(app, client, invited):

@@ -330,3 +330,41 @@ def test_the_log_is_linked_from_the_staff_navigation_and_the_ally_page(app, clie
     assert 'href="/staff/audit"' in dashboard
     ally = client.get(f"/staff/allies/{org_id}").get_data(as_text=True)
     assert f'href="/staff/audit?organization={org_id}"' in ally
+
+
+def test_an_allys_history_holds_its_conference_invitation_and_answer(app, client, auth, factory):
+    """The invitation and the Ally's answer (by its link) are in the Ally's full history, the
+    answer filed with Ally contacts, and downloading the answers is audited like every export."""
+    from datetime import date
+
+    from allies.conferences.models import Conference, Invitation
+    from allies.conferences.operations import invite_current_allies, save_answer
+
+    today = date(2030, 3, 2)
+    app.config["TODAY"] = today
+    org_id, _ = factory.ally(name="Invited Health", start=date(2029, 6, 1))
+    with app.app_context():
+        conference = Conference(
+            title="Health Equity Together",
+            place="Lima, Peru",
+            start_date=date(2030, 6, 10),
+            end_date=date(2030, 6, 12),
+        )
+        db.session.add(conference)
+        db.session.commit()
+        conference_id = conference.id
+        invite_current_allies(conference, staff=None, today=today)
+        invitation = db.session.scalar(db.select(Invitation))
+        save_answer(invitation, attending=True, people=2, names="Ana", ip=None, today=today)
+    auth.login("reviewer")
+    history = client.get(f"/staff/audit?organization={org_id}").get_data(as_text=True)
+    assert "conference_invited" in history and "conference_answered" in history
+    assert "Invitation of Invited Health to Health Equity Together" in history
+    answered_by = "Invited Health (invitation link)"
+    assert answered_by in client.get("/staff/audit?who=contacts").get_data(as_text=True)
+    assert answered_by not in client.get("/staff/audit?who=system").get_data(as_text=True)
+
+    assert client.get(f"/staff/conferences/{conference_id}/answers.csv").status_code == 200
+    (download,) = _events(app, "downloaded")
+    assert download.to_state == "conference answers"
+    assert download.reason == f"conference-{conference_id}-answers.csv"
