@@ -6,8 +6,8 @@ from email.utils import make_msgid
 from urllib.parse import urlsplit
 
 from flask import current_app, g
-from sqlalchemy import insert
 
+from allies.bulk import insert_rows
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
 
@@ -74,7 +74,7 @@ class EmailTemplate:
 
 
 def insert_emails(values: list[dict]) -> list[int]:
-    """Write the messages built by ``email_values`` in one INSERT; their ids, in order.
+    """Write messages built by an ``EmailTemplate`` in one INSERT; their ids, in order.
 
     For bursts (the reminder sweep's batches): like ``queue_email`` the rows belong to the
     caller's transaction and are delivered only if it commits, but they are written at once
@@ -82,10 +82,9 @@ def insert_emails(values: list[dict]) -> list[int]:
     """
     if not values:
         return []
-    # Matched by Message-ID (unique), not by the order of RETURNING: without an order to keep,
-    # SQLAlchemy sends the rows in a few multi-row INSERTs rather than one per row on SQLite.
-    table = OutboxMessage.__table__  # a Core INSERT: no ORM bookkeeping per row
-    returned = db.session.execute(insert(table).returning(table.c.message_id, table.c.id), values)
+    # RETURNING keeps no order: the ids are matched to the rows by Message-ID (unique).
+    table = OutboxMessage.__table__
+    returned = insert_rows(table, values, returning=(table.c.message_id, table.c.id))
     ids = {message_id: id_ for message_id, id_ in returned}
     return [ids[row["message_id"]] for row in values]
 

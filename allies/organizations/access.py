@@ -11,6 +11,7 @@ from datetime import timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from allies.bulk import insert_rows
 from allies.extensions import db
 from allies.organizations.models import SignInLink
 from allies.timeutil import utcnow
@@ -113,7 +114,7 @@ def make_link_tokens(requests: list[tuple[int, int | None]], purpose: str, now=N
             }
         )
         tokens.append(serializer.dumps({"n": nonce}))
-    db.session.execute(db.insert(SignInLink.__table__), rows)  # Core: no ORM work per row
+    insert_rows(SignInLink.__table__, rows)
     return tokens
 
 

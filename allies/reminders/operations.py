@@ -22,7 +22,8 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import func, or_, update
+from sqlalchemy import Integer, any_, bindparam, func, or_, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import selectinload
 
 from allies.agreements.models import Agreement
@@ -35,6 +36,7 @@ from allies.agreements.standing import (
     long_date,
 )
 from allies.applications.models import OPEN_STATES, Application, ApplicationKind, ApplicationState
+from allies.bulk import insert_rows, update_rows
 from allies.extensions import db
 from allies.mail.models import OutboxMessage
 from allies.mail.outbox import EmailTemplate, insert_emails, public_url, queue_email, site_path
@@ -229,6 +231,23 @@ def _chunks(items: list, size: int = _CHUNK):
         yield items[start : start + size]
 
 
+def _id_chunks(ids) -> list[list[int]]:
+    """``ids`` in lists for ``_one_of``: all at once on PostgreSQL, where they travel as one
+    array parameter, and in chunks elsewhere (SQLite caps the parameters of a statement)."""
+    ids = list(ids)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return [ids] if ids else []
+    return list(_chunks(ids))
+
+
+def _one_of(column, ids: list[int]):
+    """``column IN ids``: ``= ANY(array)`` on PostgreSQL, one parameter that the server plans and
+    the driver parses once, rather than a statement of thousands of parameters."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
+    return column.in_(ids)
+
+
 def candidate_query(window: tuple[date, date], grace_days: int, offsets):
     """The select of (id, end date) of live agreements with a reminder due in ``window``, or None.
 
@@ -295,11 +314,11 @@ def _due_reminders(
 
     latest_sent: dict[int, date] = {}
     pending_renewal: set[int] = set()
-    for chunk in _chunks(list(wanted)):
+    for chunk in _id_chunks(wanted):
         latest_sent.update(
             db.session.execute(
                 db.select(Reminder.agreement_id, func.max(Reminder.due_on))
-                .where(Reminder.agreement_id.in_(chunk))
+                .where(_one_of(Reminder.agreement_id, chunk))
                 .group_by(Reminder.agreement_id)
             ).all()
         )
@@ -308,7 +327,7 @@ def _due_reminders(
                 db.select(Application.renews_agreement_id).where(
                     Application.kind == ApplicationKind.RENEWAL,
                     Application.state.in_(OPEN_STATES),
-                    Application.renews_agreement_id.in_(chunk),
+                    _one_of(Application.renews_agreement_id, chunk),
                 )
             )
         )
@@ -323,12 +342,12 @@ def _due_reminders(
         to_load.append(agreement_id)
 
     due: list[_Due] = []
-    for chunk in _chunks(to_load):
+    for chunk in _id_chunks(to_load):
         # Plain rows rather than ORM objects: a burst reads thousands of organizations.
         agreements = db.session.execute(
             db.select(Agreement.id, Organization.id, Organization.name)
             .join(Organization, Agreement.organization_id == Organization.id)
-            .where(Agreement.id.in_(chunk))
+            .where(_one_of(Agreement.id, chunk))
         ).all()
         contacts: dict[int, list] = {}
         for contact in db.session.execute(
@@ -340,7 +359,7 @@ def _due_reminders(
                 Contact.email,
                 Contact.is_enabled,
             )
-            .where(Contact.organization_id.in_({row[1] for row in agreements}))
+            .where(_one_of(Contact.organization_id, [row[1] for row in agreements]))
             .order_by(Contact.id)
         ):
             contacts.setdefault(contact.organization_id, []).append(contact)
@@ -431,13 +450,9 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
     returns get a message (and a renewal link), so a concurrent sweep never sends one twice.
     """
     now = utcnow()
-    inserted = db.session.execute(
-        insert_ignoring_conflict(
-            Reminder.__table__,
-            {},
-            ["agreement_id", "kind"],
-            db.session.get_bind().dialect.name,
-        ).returning(Reminder.id, Reminder.agreement_id, Reminder.kind),
+    table = Reminder.__table__
+    inserted = insert_rows(
+        table,
         [
             {
                 "agreement_id": item.agreement_id,
@@ -447,7 +462,9 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
             }
             for item in batch
         ],
-    ).all()
+        returning=(table.c.id, table.c.agreement_id, table.c.kind),
+        skip_conflicts_on=["agreement_id", "kind"],
+    )
     reminder_ids = {(agreement_id, kind): id_ for id_, agreement_id, kind in inserted}
     fresh = [item for item in batch if (item.agreement_id, item.kind) in reminder_ids]
     if not fresh:  # another sweep got there first
@@ -463,10 +480,12 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
             for item, token in zip(fresh, tokens, strict=True)
         ]
     )
-    db.session.execute(
-        update(Reminder),
+    update_rows(
+        table,
+        "id",
+        "outbox_message_id",
         [
-            {"id": reminder_ids[(item.agreement_id, item.kind)], "outbox_message_id": message_id}
+            (reminder_ids[(item.agreement_id, item.kind)], message_id)
             for item, message_id in zip(fresh, message_ids, strict=True)
         ],
     )

@@ -9,6 +9,7 @@ kind is named after when it falls relative to the end of a term:
 """
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from allies.agreements.standing import lapse_date
 
@@ -77,7 +78,14 @@ def due_date(kind: str, end: date, grace_days: int) -> date:
 
 def due_dates(end: date, grace_days: int, offsets) -> list[tuple[str, date]]:
     """Each reminder kind with its due date for a term ending on ``end``, earliest first."""
-    return [(kind, due_date(kind, end, grace_days)) for kind in reminder_kinds(offsets)]
+    shifts = _kind_shifts(int(grace_days), normalize_offsets(offsets))
+    return [(kind, end + timedelta(days=shift)) for kind, shift in shifts]
+
+
+@lru_cache(maxsize=32)
+def _kind_shifts(grace_days: int, offsets: tuple[int, ...]) -> tuple[tuple[str, int], ...]:
+    # Worked out once per setting: a burst asks for the due dates of thousands of terms.
+    return tuple((kind, _shift(kind, grace_days)) for kind in reminder_kinds(offsets))
 
 
 def latest_due(end: date, grace_days: int, offsets, today: date) -> tuple[str, date] | None:
