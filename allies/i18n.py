@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, make_response, redirect, request
 from flask_babel import Babel, force_locale, get_locale
 from flask_babel import format_date as babel_format_date
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header, parse_cookie
 
@@ -143,6 +144,43 @@ def format_number(value) -> str:
     return format_decimal(value, locale=current_language())
 
 
+# Status badges on the pages a contact sees: an agreement's status, an application's state.
+STATUS_WORDS = {
+    "upcoming": _l("upcoming"),
+    "active": _l("active"),
+    "expiring": _l("expiring"),
+    "grace": _l("grace"),
+    "lapsed": _l("lapsed"),
+    "terminated": _l("terminated"),
+    "renewed": _l("renewed"),
+    "submitted": _l("submitted"),
+    "info_requested": _l("info requested"),
+    "approved": _l("approved"),
+    "declined": _l("declined"),
+    "withdrawn": _l("withdrawn"),
+}
+
+
+def status_words(status) -> str:
+    """A status or state as a badge writes it, in the current language."""
+    words = STATUS_WORDS.get(str(status))
+    return str(words) if words is not None else str(status).replace("_", " ")
+
+
+# A contact's role as pages write it (lower case, in a sentence).
+ROLE_WORDS = {
+    "primary": _l("primary"),
+    "signatory": _l("signatory"),
+    "communications": _l("communications"),
+}
+
+
+def role_words(role) -> str:
+    """A contact's role in the current language."""
+    words = ROLE_WORDS.get(str(role))
+    return str(words) if words is not None else str(role)
+
+
 def switch_url(language: str) -> str:
     """The language switch's link to ``language``, coming back to this very page.
 
@@ -216,11 +254,17 @@ def init_app(app) -> None:
     # {% trans %} blocks are stored with their whitespace folded, as babel.cfg extracts them.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.register_blueprint(bp)
+    from allies.applications.statements import STATEMENT_TITLES
+
     app.jinja_env.globals.update(
         current_language=current_language,
         languages=LANGUAGES,
         language_switch_url=switch_url,
         long_date=long_date,
+        status_words=status_words,
+        role_words=role_words,
+        format_moment=format_moment,
+        statement_titles=STATEMENT_TITLES,
     )
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["number"] = format_number

@@ -4,6 +4,7 @@ import sys
 from urllib.parse import urlsplit
 
 from flask import g, render_template, request
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -132,10 +133,11 @@ def init_app(app) -> None:
 
     @app.template_filter("local")
     def local_time(moment, fmt="%d %b %Y, %H:%M"):
+        from allies.i18n import format_moment
         from allies.timeutil import to_local
 
         value = to_local(moment)
-        return value.strftime(fmt) if value else ""
+        return format_moment(value, fmt) if value else ""  # in the page's language
 
     @app.template_filter("days_since")
     def days_since(moment, today) -> int:
@@ -151,28 +153,33 @@ def init_app(app) -> None:
     def error_page(code: int, title: str, message: str):
         return render_template("error.html", code=code, title=title, message=message), code
 
+    # Error pages are written in the visitor's language (gettext: allies/i18n.py).
     @app.errorhandler(404)
     def not_found(_error):
-        return error_page(404, "Page not found", "We could not find that page.")
+        return error_page(404, _("Page not found"), _("We could not find that page."))
 
     @app.errorhandler(403)
     def forbidden(_error):
-        return error_page(403, "Not allowed", "Your account cannot open this page.")
+        return error_page(403, _("Not allowed"), _("Your account cannot open this page."))
 
     @app.errorhandler(413)
     def too_large(_error):
         return error_page(
-            413, "File too large", "The file you sent is too large. Logos must be 2 MB or smaller."
+            413,
+            _("File too large"),
+            _("The file you sent is too large. Logos must be 2 MB or smaller."),
         )
 
     @app.errorhandler(429)
     def too_many(_error):
-        return error_page(429, "Too many attempts", "Please wait a minute and try again.")
+        return error_page(429, _("Too many attempts"), _("Please wait a minute and try again."))
 
     @app.errorhandler(CSRFError)
     def csrf_failed(_error):
         return error_page(
-            400, "Form expired", "The form expired or was sent from elsewhere. Please try again."
+            400,
+            _("Form expired"),
+            _("The form expired or was sent from elsewhere. Please try again."),
         )
 
     @app.errorhandler(500)
@@ -180,8 +187,10 @@ def init_app(app) -> None:
         db.session.rollback()
         return error_page(
             500,
-            "Something went wrong",
-            "The request did not complete. A change is saved whole or not at all, so nothing "
-            "was half-saved: please check the page and try again. If it keeps happening, "
-            "contact the alliance.",
+            _("Something went wrong"),
+            _(
+                "The request did not complete. A change is saved whole or not at all, so nothing "
+                "was half-saved: please check the page and try again. If it keeps happening, "
+                "contact the alliance."
+            ),
         )

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, exists, or_
 from sqlalchemy.orm import aliased
 
 from allies.agreements.models import Agreement
 from allies.extensions import db
+from allies.i18n import long_date as i18n_long_date
 
 # Renewal opens, and a term reads "expiring", this many days before the term ends.
 RENEWAL_WINDOW_DAYS = 90
@@ -224,21 +226,25 @@ def _newer_term_exists(agreement: Agreement) -> bool:
 
 
 def renewal_refusal(agreement: Agreement, today: date) -> str | None:
-    """Why ``agreement`` cannot be renewed today, or None when it can."""
+    """Why ``agreement`` cannot be renewed today, or None when it can (in the reader's language)."""
     if agreement.successor is not None:
-        return "This agreement has already been renewed."
+        return _("This agreement has already been renewed.")
     if agreement.terminated_on is not None:
-        return "This agreement was terminated and cannot be renewed; please contact us to rejoin."
+        return _(
+            "This agreement was terminated and cannot be renewed; please contact us to rejoin."
+        )
     if _newer_term_exists(agreement):
-        return "Only the organization's latest agreement can be renewed."
+        return _("Only the organization's latest agreement can be renewed.")
     opens = renewal_opens_on(agreement.end_date)
     if today < opens:
-        return (
-            f"Renewal opens on {long_date(opens)}, {RENEWAL_WINDOW_DAYS} days before the "
-            "agreement ends. We will email you a link then."
+        return _(
+            "Renewal opens on %(day)s, %(days)s days before the agreement ends. "
+            "We will email you a link then.",
+            day=long_date(opens),
+            days=RENEWAL_WINDOW_DAYS,
         )
     if _renewal_waiting(agreement):
-        return "A renewal for this agreement is already waiting for review."
+        return _("A renewal for this agreement is already waiting for review.")
     return None
 
 
@@ -255,8 +261,8 @@ def termination_refusal(agreement: Agreement, today: date) -> str | None:
 
 
 def long_date(day: date) -> str:
-    """A date as pages and emails write it: 28 February 2027."""
-    return f"{day.day} {day:%B %Y}"
+    """A date as pages and emails write it: 28 February 2027 (28 de febrero de 2027)."""
+    return i18n_long_date(day)
 
 
 def describe(agreement: Agreement, today: date, grace_days: int | None = None) -> str:
@@ -266,21 +272,30 @@ def describe(agreement: Agreement, today: date, grace_days: int | None = None) -
     current = status_of(agreement, today, grace_days)
     end = long_date(agreement.end_date)
     if current is Status.UPCOMING:
-        return f"starts on {long_date(agreement.start_date)} and runs to {end}"
+        return _(
+            "starts on %(start)s and runs to %(end)s",
+            start=long_date(agreement.start_date),
+            end=end,
+        )
     if current is Status.ACTIVE:
-        return f"runs to {end}"
+        return _("runs to %(end)s", end=end)
     if current is Status.EXPIRING:
-        return f"runs to {end}; renewal is open"
+        return _("runs to %(end)s; renewal is open", end=end)
     if current is Status.GRACE:
-        return (
-            f"ended on {end}; renewal in progress until "
-            f"{long_date(grace_end(agreement.end_date, grace_days))}"
+        return _(
+            "ended on %(end)s; renewal in progress until %(grace_end)s",
+            end=end,
+            grace_end=long_date(grace_end(agreement.end_date, grace_days)),
         )
     if current is Status.LAPSED:
-        return f"ended on {end}; lapsed on {long_date(lapse_date(agreement.end_date, grace_days))}"
+        return _(
+            "ended on %(end)s; lapsed on %(lapsed)s",
+            end=end,
+            lapsed=long_date(lapse_date(agreement.end_date, grace_days)),
+        )
     if current is Status.TERMINATED:
-        return f"ended early on {long_date(agreement.terminated_on)}"
-    return f"renewed until {long_date(agreement.successor.end_date)}"
+        return _("ended early on %(day)s", day=long_date(agreement.terminated_on))
+    return _("renewed until %(end)s", end=long_date(agreement.successor.end_date))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Forms to apply, renew, answer, withdraw, and for staff to decide."""
 
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, EmailField, HiddenField, StringField, TextAreaField
 from wtforms.validators import Email, InputRequired, Length, Optional
 
@@ -15,19 +16,21 @@ class EndorsementFields:
     """The endorsement: a box for each text, the versions shown, and the signer."""
 
     endorse_mission = BooleanField(
-        "We endorse the mission", validators=[InputRequired("Please endorse the mission.")]
+        _l("We endorse the mission"), validators=[InputRequired(_l("Please endorse the mission."))]
     )
     endorse_vision = BooleanField(
-        "We endorse the vision", validators=[InputRequired("Please endorse the vision.")]
+        _l("We endorse the vision"), validators=[InputRequired(_l("Please endorse the vision."))]
     )
     endorse_values = BooleanField(
-        "We endorse the values", validators=[InputRequired("Please endorse the values.")]
+        _l("We endorse the values"), validators=[InputRequired(_l("Please endorse the values."))]
     )
     mission_version_id = HiddenField()
     vision_version_id = HiddenField()
     values_version_id = HiddenField()
-    signer_name = StringField("Signer's full name", validators=[InputRequired(), Length(max=200)])
-    signer_title = StringField("Signer's title", validators=[InputRequired(), Length(max=200)])
+    signer_name = StringField(
+        _l("Signer's full name"), validators=[InputRequired(), Length(max=200)]
+    )
+    signer_title = StringField(_l("Signer's title"), validators=[InputRequired(), Length(max=200)])
 
     def show_versions(self, texts) -> None:
         """Record on the form which versions the signer is shown."""
@@ -57,22 +60,24 @@ class EndorsementFields:
 class ApplicationForm(ProfileForm, EndorsementFields):
     """Everything an organization sends to become an Ally."""
 
-    contact_name = StringField("Your full name", validators=[InputRequired(), Length(max=200)])
-    contact_title = StringField("Your job title", validators=[InputRequired(), Length(max=200)])
+    contact_name = StringField(_l("Your full name"), validators=[InputRequired(), Length(max=200)])
+    contact_title = StringField(_l("Your job title"), validators=[InputRequired(), Length(max=200)])
     contact_email = EmailField(
-        "Your email",
+        _l("Your email"),
         validators=[
             InputRequired(),
-            Email("Enter a valid email address, like name@example.org."),
+            Email(_l("Enter a valid email address, like name@example.org.")),
             Length(max=254),
         ],
-        description="We send a private link to follow the application to this address.",
+        description=_l("We send a private link to follow the application to this address."),
     )
-    contact_phone = StringField("Phone (optional)", validators=[Optional(), Length(max=60)])
+    contact_phone = StringField(_l("Phone (optional)"), validators=[Optional(), Length(max=60)])
     support_statement = TextAreaField(
-        "How does your organization support the alliance's mission?",
+        _l("How does your organization support the alliance's mission?"),
         validators=[InputRequired(), Length(max=SUPPORT_MAX)],
-        description=f"Up to {SUPPORT_MAX} characters. Staff read this; it is not published.",
+        description=_l(
+            "Up to %(limit)s characters. Staff read this; it is not published.", limit=SUPPORT_MAX
+        ),
     )
 
     def contact_data(self) -> dict:
@@ -88,7 +93,7 @@ class UpdateApplicationForm(ProfileForm):
     """The applicant's corrections while the application is undecided."""
 
     support_statement = TextAreaField(
-        "How does your organization support the alliance's mission?",
+        _l("How does your organization support the alliance's mission?"),
         validators=[InputRequired(), Length(max=SUPPORT_MAX)],
     )
 
@@ -97,7 +102,7 @@ class RenewalForm(ProfileForm, EndorsementFields):
     """The Ally checks its profile and endorses the current texts again."""
 
     support_statement = TextAreaField(
-        "Anything you would like staff to know (optional)",
+        _l("Anything you would like staff to know (optional)"),
         validators=[Optional(), Length(max=SUPPORT_MAX)],
     )
 
@@ -113,25 +118,25 @@ class StaffRenewalForm(EndorsementFields, BaseForm):
 
 
 class AnswerForm(BaseForm):
-    body = TextAreaField("Your answer", validators=[InputRequired(), Length(max=5000)])
+    body = TextAreaField(_l("Your answer"), validators=[InputRequired(), Length(max=5000)])
 
 
 class WithdrawForm(BaseForm):
     reason = TextAreaField(
-        "Why are you withdrawing? (optional)", validators=[Optional(), Length(max=2000)]
+        _l("Why are you withdrawing? (optional)"), validators=[Optional(), Length(max=2000)]
     )
     confirm = BooleanField(
-        "Yes, withdraw this application",
-        validators=[InputRequired("Tick the box to confirm.")],
+        _l("Yes, withdraw this application"),
+        validators=[InputRequired(_l("Tick the box to confirm."))],
     )
 
 
 class RequestLinkForm(BaseForm):
     email = EmailField(
-        "Email address",
+        _l("Email address"),
         validators=[
             InputRequired(),
-            Email("Enter a valid email address, like name@example.org."),
+            Email(_l("Enter a valid email address, like name@example.org.")),
             Length(max=254),
         ],
     )

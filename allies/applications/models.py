@@ -36,13 +36,17 @@ CLOSED_STATES = (ApplicationState.APPROVED, ApplicationState.DECLINED, Applicati
 
 
 class StatementVersion(db.Model):
-    """One version of the mission, vision or values text; an edit adds a version."""
+    """One version of the mission, vision or values text in one language; an edit adds a
+    version. A kind's versions are numbered in one sequence whatever their language, so a number
+    names one text in one language."""
 
     __tablename__ = "statement_version"
     __table_args__ = (UniqueConstraint("kind", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
+    # "en", or "es" for the Spanish text (allies/applications/statements.py).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     version: Mapped[int]
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

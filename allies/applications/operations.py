@@ -7,6 +7,8 @@ time where it matters, commits once, and queues its email in the same transactio
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from allies.agreements.models import Agreement
@@ -21,7 +23,7 @@ from allies.applications.models import (
     ApplicationState,
     Endorsement,
 )
-from allies.applications.statements import current_statements
+from allies.applications.statements import current_version_ids
 from allies.errors import OperationError, operation
 from allies.extensions import db
 from allies.mail.outbox import public_url, queue_email, site_path
@@ -50,6 +52,28 @@ class EndorsementInput:
     signed_at: datetime | None = None
 
 
+# What a signer is told about each text (whole sentences, so each language words them its way).
+ENDORSE_MISSING = {
+    "mission": _l("Please endorse the mission."),
+    "vision": _l("Please endorse the vision."),
+    "values": _l("Please endorse the values."),
+}
+ENDORSE_OUTDATED = {
+    "mission": _l(
+        "The mission text was updated while you were reading it. "
+        "Please read the current text and endorse it again."
+    ),
+    "vision": _l(
+        "The vision text was updated while you were reading it. "
+        "Please read the current text and endorse it again."
+    ),
+    "values": _l(
+        "The values text was updated while you were reading it. "
+        "Please read the current text and endorse it again."
+    ),
+}
+
+
 def _status_link(contact, application) -> str:
     token = make_link_token(contact, "sign-in")
     return public_url(
@@ -60,24 +84,25 @@ def _status_link(contact, application) -> str:
 
 
 def _make_endorsement(application: Application, endorsement: EndorsementInput) -> Endorsement:
-    """Check the endorsement covers the current version of every text, and stage it."""
-    current = current_statements()
-    missing = [kind for kind in STATEMENT_KINDS if not endorsement.endorsed.get(kind)]
-    if missing:
-        raise OperationError("Please endorse the " + ", ".join(missing) + ".")
+    """Check the endorsement covers the current version of every text, and stage it.
+
+    The version shown may be the current one in any language (the signer read the page in
+    theirs); the record keeps its id, and so its language.
+    """
+    current = current_version_ids()
     for kind in STATEMENT_KINDS:
-        if kind not in current or endorsement.version_ids.get(kind) != current[kind].id:
-            raise OperationError(
-                f"The {kind} text was updated while you were reading it. "
-                "Please read the current text and endorse it again."
-            )
+        if not endorsement.endorsed.get(kind):
+            raise OperationError(str(ENDORSE_MISSING[kind]))
+    for kind in STATEMENT_KINDS:
+        if endorsement.version_ids.get(kind) not in current.get(kind, ()):
+            raise OperationError(str(ENDORSE_OUTDATED[kind]))
     if not endorsement.signer_name.strip() or not endorsement.signer_title.strip():
-        raise OperationError("The signer's name and title are required.")
+        raise OperationError(_("The signer's name and title are required."))
     record = Endorsement(
         application=application,
-        mission_version_id=current["mission"].id,
-        vision_version_id=current["vision"].id,
-        values_version_id=current["values"].id,
+        mission_version_id=endorsement.version_ids["mission"],
+        vision_version_id=endorsement.version_ids["vision"],
+        values_version_id=endorsement.version_ids["values"],
         signer_name=endorsement.signer_name.strip(),
         signer_title=endorsement.signer_title.strip(),
         signer_email=endorsement.signer_email.strip().lower(),
@@ -143,6 +168,7 @@ def _submit_application_once(
         website_domain=website_domain(profile["website"]),
         **{field: profile.get(field) for field in PROFILE_FIELDS + ("logo_filename",)},
     )
+    # contact_fields may carry the page's language ("language"): their emails are written in it.
     contact = Contact(organization=organization, role="primary", **contact_fields)
     contact.email = contact.email.strip().lower()
     application = Application(
@@ -199,14 +225,21 @@ def _transition(application: Application, to_state: str) -> str:
     )
     if moved.rowcount != 1:
         db.session.rollback()
-        raise OperationError("Someone else has just changed this application; please reload it.")
+        raise OperationError(_("Someone else has just changed this application; please reload it."))
     application.state = to_state
     return previous
 
 
+ALREADY = {
+    ApplicationState.APPROVED: _l("This application is already approved."),
+    ApplicationState.DECLINED: _l("This application is already declined."),
+    ApplicationState.WITHDRAWN: _l("This application is already withdrawn."),
+}
+
+
 def _require_open(application: Application) -> None:
     if not application.is_open:
-        raise OperationError(f"This application is already {application.state.replace('_', ' ')}.")
+        raise OperationError(str(ALREADY[application.state]))
 
 
 @operation
@@ -257,12 +290,19 @@ def withdraw_application(application: Application, *, contact, reason: str = "")
 
 
 @operation
-def answer_question(application: Application, body: str, *, contact) -> None:
-    """The applicant answers staff's question; the application returns to the queue. Commits."""
+def answer_question(
+    application: Application, body: str, *, contact, language: str | None = None
+) -> None:
+    """The applicant answers staff's question; the application returns to the queue. Commits.
+
+    ``language``: the page's, recorded on the contact for the emails they receive from now on.
+    """
     _require_open(application)
+    if language is not None:
+        contact.language = language
     body = (body or "").strip()
     if not body:
-        raise OperationError("Please write your answer.")
+        raise OperationError(_("Please write your answer."))
     db.session.add(ApplicationMessage(application=application, author="applicant", body=body))
     previous = _transition(application, ApplicationState.SUBMITTED)
     record_event(
@@ -455,16 +495,20 @@ def submit_renewal(
     contact,
     today: date,
     staff: StaffUser | None = None,
+    language: str | None = None,
 ) -> Application:
     """An Ally asks to renew ``agreement`` (or staff record a paper renewal for it). Commits.
 
     Profile changes sent with it wait with the renewal and are published only when staff
-    approve it; the renewal then waits for review like an application.
+    approve it; the renewal then waits for review like an application. ``language``: the
+    page's, recorded on the contact for the emails they receive from now on.
     """
     refusal = renewal_refusal(agreement, today)
     if refusal is not None:
         raise OperationError(refusal)
     organization = agreement.organization
+    if language is not None and staff is None:
+        contact.language = language
     application = Application(
         kind=ApplicationKind.RENEWAL,
         organization=organization,
@@ -480,7 +524,7 @@ def submit_renewal(
     except IntegrityError:
         # another renewal of this agreement was sent at the same moment
         raise OperationError(
-            "A renewal for this agreement is already waiting for review."
+            _("A renewal for this agreement is already waiting for review.")
         ) from None
     if staff is not None:
         record.recorded_by_id = staff.id

@@ -11,6 +11,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from allies.agreements.queries import agreements_of
@@ -32,6 +33,7 @@ from allies.applications.operations import (
 from allies.applications.statements import changes_since, current_statements
 from allies.errors import OperationError
 from allies.extensions import db, limiter
+from allies.i18n import current_language
 from allies.organizations.notes import NoteForm, add_note, notes_of
 from allies.staff.access import staff_required
 from allies.staff.audit import history_of
@@ -49,13 +51,14 @@ def _apply_limit() -> str:
 def apply():
     """The application form; on success a confirmation page and an emailed status link."""
     form = ApplicationForm()
-    texts = current_statements()
+    language = current_language()
+    texts = current_statements(language)
     form.show_versions(texts)
     if form.validate_on_submit():
         try:
             application = submit_application(
                 form.profile_data(),
-                form.contact_data(),
+                {**form.contact_data(), "language": language},
                 form.support_statement.data,
                 form.endorsement_input(form.contact_email.data, request.remote_addr),
             )
@@ -65,14 +68,17 @@ def apply():
                 getattr(form, f"{kind}_version_id").data = str(texts[kind].id)
                 endorse = getattr(form, f"endorse_{kind}")
                 endorse.data = False
-                endorse.errors = [*endorse.errors, "Please read the current text and tick again."]
+                endorse.errors = [
+                    *endorse.errors,
+                    _("Please read the current text and tick again."),
+                ]
         else:
             session["applied_email"] = application.contact.email
             session["applied_name"] = application.organization.name
             return redirect(url_for(".thanks"))
     elif request.method == "POST":
         form.keep_logo()
-        flash("Please correct the fields marked below; everything you typed is kept.", "error")
+        flash(_("Please correct the fields marked below; everything you typed is kept."), "error")
     return render_template("applications/apply.html", form=form, texts=texts)
 
 

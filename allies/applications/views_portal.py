@@ -4,6 +4,7 @@ from functools import wraps
 from types import SimpleNamespace
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from allies.agreements.models import Agreement
 from allies.agreements.queries import agreements_of
@@ -31,6 +32,7 @@ from allies.applications.queries import (
 from allies.applications.statements import changes_since, current_statements
 from allies.errors import OperationError
 from allies.extensions import db, limiter
+from allies.i18n import current_language
 from allies.organizations.access import InvalidLink, consume_link_token
 from allies.organizations.contact_sessions import end_contact_sessions
 from allies.organizations.forms import ContactForm
@@ -49,7 +51,7 @@ def contact_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if current_contact() is None or session.get("contact_scope") != "full":
-            flash("Please sign in with the link we email you.", "info")
+            flash(_("Please sign in with the link we email you."), "info")
             return redirect(url_for("portal.request_link", next=request.full_path))
         return view(*args, **kwargs)
 
@@ -111,7 +113,7 @@ def sign_out():
     if contact is not None:
         end_contact_sessions(contact)
     session.clear()  # its CSRF token goes with it
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("organizations.home"))
 
 
@@ -159,13 +161,18 @@ def application(application_id: int):
         if form.validate_on_submit():
             try:
                 if action == "answer":
-                    answer_question(application, answer_form.body.data, contact=contact)
-                    message = "Thank you: your answer is with the staff."
+                    answer_question(
+                        application,
+                        answer_form.body.data,
+                        contact=contact,
+                        language=current_language(),
+                    )
+                    message = _("Thank you: your answer is with the staff.")
                 elif action == "withdraw":
                     withdraw_application(
                         application, contact=contact, reason=withdraw_form.reason.data
                     )
-                    message = "Your application is withdrawn."
+                    message = _("Your application is withdrawn.")
                 else:
                     update_application(
                         application,
@@ -173,7 +180,7 @@ def application(application_id: int):
                         update_form.support_statement.data,
                         contact=contact,
                     )
-                    message = "Your changes are saved."
+                    message = _("Your changes are saved.")
             except OperationError as exc:
                 flash(str(exc), "error")
             else:
@@ -182,7 +189,7 @@ def application(application_id: int):
         status = 400
         if form is update_form:
             update_form.keep_logo()
-        flash("Please correct the fields marked below; everything you typed is kept.", "error")
+        flash(_("Please correct the fields marked below; everything you typed is kept."), "error")
     return (
         render_template(
             "portal/application.html",
@@ -225,7 +232,8 @@ def renew(agreement_id: int):
     contact = current_contact()
     organization = agreement.organization
     today = alliance_today()
-    texts = current_statements()
+    language = current_language()
+    texts = current_statements(language)
     last = last_endorsement(organization.id)
     form = RenewalForm(obj=organization if request.method == "GET" else None)
     form.show_versions(texts)
@@ -238,24 +246,25 @@ def renew(agreement_id: int):
                 form.endorsement_input(contact.email, request.remote_addr),
                 contact=contact,
                 today=today,
+                language=language,
             )
         except OperationError as exc:
             flash(str(exc), "error")
         else:
-            flash("Thank you: your renewal is with the staff for review.", "success")
+            flash(_("Thank you: your renewal is with the staff for review."), "success")
             if session.get("contact_scope") == "full":
                 return redirect(url_for(".application", application_id=application.id))
             return render_template("portal/renewal_sent.html", organization=organization)
     elif request.method == "POST":
         form.keep_logo()
-        flash("Please correct the fields marked below; everything you typed is kept.", "error")
+        flash(_("Please correct the fields marked below; everything you typed is kept."), "error")
     return render_template(
         "portal/renew.html",
         form=form,
         agreement=agreement,
         organization=organization,
         texts=texts,
-        changes=changes_since(last),
+        changes=changes_since(last, language),
         term=verdict(agreement, today),
         open_renewal=open_renewal(agreement.id),
     ), (400 if request.method == "POST" else 200)
@@ -269,9 +278,9 @@ def contacts_add():
     form = ContactForm()
     if form.validate_on_submit():
         add_contact(contact.organization, form.data, actor=f"ally contact {contact.email}")
-        flash("Contact added.", "success")
+        flash(_("Contact added."), "success")
         return redirect(url_for(".home"))
-    flash("The contact was not added: please correct the fields marked below.", "error")
+    flash(_("The contact was not added: please correct the fields marked below."), "error")
     return _render_home(form, 400)
 
 
@@ -288,5 +297,5 @@ def contacts_remove(contact_id: int):
     except OperationError as exc:
         flash(str(exc), "error")
     else:
-        flash("Contact removed.", "success")
+        flash(_("Contact removed."), "success")
     return redirect(url_for(".home"))

@@ -1,5 +1,7 @@
 """Forms: a conference (admins), inviting and reminding (staff), an Ally's answer."""
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateField,
@@ -73,19 +75,19 @@ class AnswerForm(BaseForm):
     """An Ally's answer to an invitation."""
 
     attending = RadioField(
-        "Will your organization attend?",
-        choices=[("yes", "Yes, we will attend"), ("no", "No, we cannot attend")],
-        validators=[InputRequired(message="Say whether you will attend.")],
+        _l("Will your organization attend?"),
+        choices=[("yes", _l("Yes, we will attend")), ("no", _l("No, we cannot attend"))],
+        validators=[InputRequired(message=_l("Say whether you will attend."))],
     )
     people = IntegerField(
-        "How many people will come?",
+        _l("How many people will come?"),
         validators=[Optional(), NumberRange(1, MAX_PEOPLE)],
-        description=f"From 1 to {MAX_PEOPLE}.",
+        description=_l("From 1 to %(most)s.", most=MAX_PEOPLE),
     )
     names = TextAreaField(
-        "Their names (optional)",
+        _l("Their names (optional)"),
         validators=[Optional(), Length(max=NAMES_MAX)],
-        description="So we can prepare name badges. One per line.",
+        description=_l("So we can prepare name badges. One per line."),
     )
 
     def validate(self, extra_validators=None) -> bool:
@@ -93,6 +95,8 @@ class AnswerForm(BaseForm):
         validation when it is empty)."""
         valid = super().validate(extra_validators)
         if self.attending.data == "yes" and self.people.data is None and not self.people.errors:
-            self.people.errors = [f"Say how many people will come, from 1 to {MAX_PEOPLE}."]
+            self.people.errors = [
+                _("Say how many people will come, from 1 to %(most)s.", most=MAX_PEOPLE)
+            ]
             return False
         return valid

@@ -6,6 +6,7 @@ from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from allies.extensions import db
+from allies.i18n import date_range
 from allies.timeutil import utcnow
 
 # Bounds on what an Ally may answer: people coming, and the length of their names.
@@ -58,16 +59,9 @@ class Conference(db.Model):
     def dates_text(self) -> str:
         """The dates as pages and emails show them: "2016", "14 March 2027",
         "14–16 March 2027", "30 March – 1 April 2027"."""
-        start, end = self.start_date, self.end_date
         if self.dates_year_only:
-            return str(start.year)
-        if start == end:
-            return f"{start.day} {start:%B %Y}"
-        if (start.year, start.month) == (end.year, end.month):
-            return f"{start.day}–{end.day} {end:%B %Y}"
-        if start.year == end.year:
-            return f"{start.day} {start:%B} – {end.day} {end:%B %Y}"
-        return f"{start.day} {start:%B %Y} – {end.day} {end:%B %Y}"
+            return str(self.start_date.year)
+        return date_range(self.start_date, self.end_date)  # in the reader's language
 
 
 class Invitation(db.Model):

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask_babel import gettext as _
 from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
@@ -375,7 +376,7 @@ def remind_unanswered(conference: Conference, *, staff, today: date, actor=None)
 def answer_refusal(invitation: Invitation, today: date) -> str | None:
     """Why the Ally cannot (change its) answer today, or None when it can."""
     if invitation.conference.has_started(today):
-        return "The conference has started, so answers can no longer be changed."
+        return _("The conference has started, so answers can no longer be changed.")
     return None
 
 
@@ -399,9 +400,11 @@ def save_answer(
     names = (names or "").strip()
     if attending:
         if people is None or not 1 <= people <= MAX_PEOPLE:
-            raise OperationError(f"Say how many people will come, from 1 to {MAX_PEOPLE}.")
+            raise OperationError(
+                _("Say how many people will come, from 1 to %(most)s.", most=MAX_PEOPLE)
+            )
         if len(names) > NAMES_MAX:
-            raise OperationError(f"Names may be at most {NAMES_MAX} characters.")
+            raise OperationError(_("Names may be at most %(most)s characters.", most=NAMES_MAX))
     else:
         people, names = 0, ""
     before = invitation.answer_text if invitation.answered_at is not None else None

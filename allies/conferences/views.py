@@ -11,6 +11,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from allies.agreements.standing import grace_days_setting, long_date
@@ -140,13 +141,13 @@ def answer(conference_id: int, token: str):
     try:
         organization_id = organization_of_token(conference_id, token[:500])
     except InvalidAnswerLink:
-        return _link_problem(404, "This link is not valid", conference)
+        return _link_problem(404, _("This link is not valid"), conference)
     invitation = invitation_for(conference_id, organization_id)
     if invitation is None:
-        return _link_problem(404, "This link is not valid", conference)
+        return _link_problem(404, _("This link is not valid"), conference)
     today = alliance_today()
     if conference.has_ended(today):
-        return _link_problem(410, "This conference is over", conference)
+        return _link_problem(410, _("This conference is over"), conference)
     refusal = answer_refusal(invitation, today)
     form = AnswerForm(
         data={
@@ -174,7 +175,7 @@ def answer(conference_id: int, token: str):
             flash(str(exc), "error")
             status = 400
         else:
-            flash("Thank you: your answer is saved.", "success")
+            flash(_("Thank you: your answer is saved."), "success")
             return redirect(request.path)
     elif request.method == "POST":
         status = 409 if refusal is not None else 400

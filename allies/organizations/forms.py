@@ -1,6 +1,8 @@
 """Forms for the public profile and contacts, shared by applying, renewing and staff editing."""
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from itsdangerous import BadSignature, URLSafeSerializer
 from wtforms import EmailField, HiddenField, SelectField, StringField, TextAreaField
@@ -23,7 +25,7 @@ def type_choices() -> list[tuple[int, str]]:
         .where(OrganizationType.is_enabled)
         .order_by(OrganizationType.position, OrganizationType.name)
     )
-    return [(0, "Choose a type…")] + [(row.id, row.name) for row in rows]
+    return [(0, _("Choose a type…"))] + [(row.id, row.name) for row in rows]
 
 
 class _RequiredType:
@@ -33,7 +35,7 @@ class _RequiredType:
 
     def __call__(self, form, field):
         if not field.data:
-            raise ValidationError("Choose the type of organization.")
+            raise ValidationError(_("Choose the type of organization."))
 
 
 def _website(form, field):
@@ -46,23 +48,26 @@ def _website(form, field):
 class ProfileForm(BaseForm):
     """The public profile: what the recognition page shows."""
 
-    name = StringField("Organization name", validators=[InputRequired(), Length(max=200)])
+    name = StringField(_l("Organization name"), validators=[InputRequired(), Length(max=200)])
     website = StringField(
-        "Website",
+        _l("Website"),
         validators=[InputRequired(), Length(max=500), _website],
-        description="The address of your organization's site, starting with https://",
+        description=_l("The address of your organization's site, starting with https://"),
     )
-    type_id = SelectField("Type of organization", coerce=int, validators=[_RequiredType()])
-    city = StringField("City", validators=[InputRequired(), Length(max=120)])
-    region = StringField("State, province or region", validators=[Optional(), Length(max=120)])
-    country = StringField("Country", validators=[InputRequired(), Length(max=120)])
+    type_id = SelectField(_l("Type of organization"), coerce=int, validators=[_RequiredType()])
+    city = StringField(_l("City"), validators=[InputRequired(), Length(max=120)])
+    region = StringField(_l("State, province or region"), validators=[Optional(), Length(max=120)])
+    country = StringField(_l("Country"), validators=[InputRequired(), Length(max=120)])
     description = TextAreaField(
-        "Short public description",
+        _l("Short public description"),
         validators=[InputRequired(), Length(max=DESCRIPTION_MAX)],
-        description=f"Shown on the public Allies page. Up to {DESCRIPTION_MAX} characters.",
+        description=_l(
+            "Shown on the public Allies page. Up to %(limit)s characters.", limit=DESCRIPTION_MAX
+        ),
     )
     logo = FileField(
-        "Logo (optional)", description="PNG, JPEG or WebP, up to 2 MB. We resize it to 800 pixels."
+        _l("Logo (optional)"),
+        description=_l("PNG, JPEG or WebP, up to 2 MB. We resize it to 800 pixels."),
     )
     accepted_logo = HiddenField()
 
@@ -110,18 +115,28 @@ class ProfileForm(BaseForm):
         }
 
 
+# A contact's role as forms show it.
+ROLE_LABELS = {
+    "primary": _l("Primary"),
+    "signatory": _l("Signatory"),
+    "communications": _l("Communications"),
+}
+
+
 class ContactForm(BaseForm):
     """A person at the organization (never public)."""
 
-    role = SelectField("Role", choices=[(r, r.title()) for r in CONTACT_ROLES])
-    name = StringField("Full name", validators=[InputRequired(), Length(max=200)])
-    title = StringField("Job title", validators=[Optional(), Length(max=200)])
+    role = SelectField(
+        _l("Role"), choices=[(r, ROLE_LABELS.get(r, r.title())) for r in CONTACT_ROLES]
+    )
+    name = StringField(_l("Full name"), validators=[InputRequired(), Length(max=200)])
+    title = StringField(_l("Job title"), validators=[Optional(), Length(max=200)])
     email = EmailField(
-        "Email",
+        _l("Email"),
         validators=[
             InputRequired(),
-            Email("Enter a valid email address, like name@example.org."),
+            Email(_l("Enter a valid email address, like name@example.org.")),
             Length(max=254),
         ],
     )
-    phone = StringField("Phone (optional)", validators=[Optional(), Length(max=60)])
+    phone = StringField(_l("Phone (optional)"), validators=[Optional(), Length(max=60)])

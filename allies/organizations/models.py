@@ -87,6 +87,9 @@ class Contact(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when the person asked to be forgotten: name, email and phone are pseudonyms since.
     erased_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The language of the pages they applied, renewed or answered in: every email to them is
+    # written in it (allies/i18n.py).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     organization = relationship("Organization", back_populates="contacts")
 

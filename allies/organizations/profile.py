@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from allies.extensions import db
@@ -44,15 +45,15 @@ def clean_website(url: str) -> str:
     """Validate a website address: http(s) with a host; returns it trimmed, raises ValueError."""
     url = (url or "").strip()
     if any(ord(ch) < 33 for ch in url):
-        raise ValueError("A web address cannot contain spaces or control characters.")
+        raise ValueError(_("A web address cannot contain spaces or control characters."))
     if "://" not in url and not url.lower().startswith(("javascript:", "data:", "vbscript:")):
         url = "https://" + url
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("The website must start with http:// or https://.")
+        raise ValueError(_("The website must start with http:// or https://."))
     host = parts.hostname or ""
     if not host or "." not in host or not re.fullmatch(r"[A-Za-z0-9.-]+", host):
-        raise ValueError("Enter a full web address, such as https://example.org.")
+        raise ValueError(_("Enter a full web address, such as https://example.org."))
     return url
 
 
@@ -88,9 +89,11 @@ def prepare_logo(stream) -> PreparedLogo:
     max_bytes = current_app.config["LOGO_MAX_BYTES"]
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise LogoError(f"The logo must be {max_bytes // (1024 * 1024)} MB or smaller.")
+        raise LogoError(
+            _("The logo must be %(size)s MB or smaller.", size=max_bytes // (1024 * 1024))
+        )
     if not data:
-        raise LogoError("The logo file is empty.")
+        raise LogoError(_("The logo file is empty."))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -98,9 +101,9 @@ def prepare_logo(stream) -> PreparedLogo:
             with Image.open(io.BytesIO(data)) as probe:
                 fmt = probe.format
                 if fmt not in LOGO_FORMATS:
-                    raise LogoError("The logo must be a PNG, JPEG or WebP image.")
+                    raise LogoError(_("The logo must be a PNG, JPEG or WebP image."))
                 if probe.width * probe.height > LOGO_MAX_PIXELS:
-                    raise LogoError("The logo's dimensions are too large.")
+                    raise LogoError(_("The logo's dimensions are too large."))
                 probe.verify()
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
@@ -117,9 +120,9 @@ def prepare_logo(stream) -> PreparedLogo:
     except LogoError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise LogoError("The logo must be a PNG, JPEG or WebP image.") from None
+        raise LogoError(_("The logo must be a PNG, JPEG or WebP image.")) from None
     except (OSError, SyntaxError, ValueError):
-        raise LogoError("The logo file is damaged or incomplete.") from None
+        raise LogoError(_("The logo file is damaged or incomplete.")) from None
     return PreparedLogo(out.getvalue(), LOGO_FORMATS[fmt])
 
 

@@ -83,7 +83,9 @@ def home():
 @whole_page_cached
 def become_an_ally():
     """What being an Ally means, the current texts, and the Apply button."""
-    return render_template("organizations/become.html", texts=current_statements())
+    return render_template(
+        "organizations/become.html", texts=current_statements(current_language())
+    )
 
 
 @bp.get("/allies")

@@ -7,7 +7,9 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!output) return;
     const update = () => {
       const used = field.value.length;
-      output.textContent = `${used} of ${limit} characters`;
+      // The page's own words (data-words, e.g. "{used} de {limit} caracteres"), else English.
+      const words = output.dataset.words || "{used} of {limit} characters";
+      output.textContent = words.replace("{used}", used).replace("{limit}", limit);
       output.classList.toggle("over", used > limit);
     };
     field.addEventListener("input", update);
