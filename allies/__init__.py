@@ -50,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from allies.applications.views_portal import bp as portal_bp
     from allies.conferences.views import bp as conferences_bp
     from allies.mail.views import bp as mail_bp
+    from allies.organizations.feeds import bp as feeds_bp
     from allies.organizations.staff_views import bp as ally_admin_bp
     from allies.organizations.views import bp as organizations_bp
     from allies.staff.audit_views import bp as audit_bp
@@ -59,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     for blueprint in (
         organizations_bp,
+        feeds_bp,
         applications_bp,
         portal_bp,
         agreements_bp,

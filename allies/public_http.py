@@ -40,7 +40,7 @@ from allies.cache import (
     public_cache,
 )
 from allies.extensions import db
-from allies.web import SECURITY_HEADERS
+from allies.web import security_headers_of
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 PROJECT_DIR = os.path.dirname(PACKAGE_DIR)
@@ -113,11 +113,12 @@ def _etag_listed(header: str, etag: str) -> bool:
 class PageRequest:
     """What one request for a public page is: its cache key, ETags and Last-Modified."""
 
-    __slots__ = ("app", "key", "token", "changed_at", "today", "_etag_base")
+    __slots__ = ("app", "key", "path", "token", "changed_at", "today", "_etag_base")
 
     def __init__(self, app, database, path, query, token, changed_at, today, language):
         self.app = app
         self.key = ("page", database, token, path, query, language, today)
+        self.path = path
         self.token, self.changed_at, self.today = token, changed_at, today
         self._etag_base = None
 
@@ -170,11 +171,13 @@ class PageRequest:
     def not_modified(self, etag: str):
         """A 304 for this page (status, headers, body), as an entry would answer it."""
         headers = self.validator_headers(etag, http_date(self.last_modified()))
-        return NOT_MODIFIED, headers + _security_headers(self.app), []
+        return NOT_MODIFIED, headers + _security_headers(self.app, self.path), []
 
 
-def _security_headers(app) -> list:
-    return list(app.extensions.get(SECURITY_HEADERS, ()))
+def _security_headers(app, path: str) -> list:
+    """The page's security headers: a page partners may frame has its own framing policy,
+    which its 304s carry too (a 304's headers replace those a browser stored)."""
+    return list(security_headers_of(app, path))
 
 
 class PageEntry:
@@ -199,7 +202,7 @@ class PageEntry:
         extra = [(k, v) for k, v in response.headers.items() if k.lower() not in OWN_HEADERS]
         named = {k.lower() for k, _v in extra}
         self.extra = extra + [
-            (k, v) for k, v in _security_headers(page.app) if k.lower() not in named
+            (k, v) for k, v in _security_headers(page.app, page.path) if k.lower() not in named
         ]
         moment = page.last_modified()
         self.last_modified = (moment, http_date(moment))

@@ -1,9 +1,9 @@
 """Request-wide behaviour: security headers, who is signed in, template context, error pages."""
 
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from flask import g, render_template, request
+from flask import current_app, g, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,21 +20,38 @@ CSP = (
 )
 
 
+# Pages partners may show in an <iframe> on their own sites (issue 12): these alone allow any
+# site to frame them; every other page refuses framing ('none' and X-Frame-Options: DENY).
+FRAMABLE_PATHS = frozenset({"/embed/allies"})
+FRAMABLE_CSP = CSP.replace("frame-ancestors 'none'", "frame-ancestors *")
+
 # Where init_app leaves the prepared security headers (read by allies/public_http.py).
 SECURITY_HEADERS = "allies.security_headers"
+FRAMABLE_SECURITY_HEADERS = "allies.framable_security_headers"
 
 
-def security_headers_for(config) -> tuple:
-    """The security headers every response carries, as (name, value) pairs."""
+def security_headers_for(config, *, framable: bool = False) -> tuple:
+    """The security headers every response carries, as (name, value) pairs.
+
+    ``framable``: those of a page in FRAMABLE_PATHS, whose policy lets any site frame it (and
+    so without X-Frame-Options, which can only refuse).
+    """
     headers = (
-        ("Content-Security-Policy", CSP),
+        ("Content-Security-Policy", FRAMABLE_CSP if framable else CSP),
         ("X-Content-Type-Options", "nosniff"),
         ("Referrer-Policy", "strict-origin-when-cross-origin"),
-        ("X-Frame-Options", "DENY"),
     )
+    if not framable:
+        headers += (("X-Frame-Options", "DENY"),)
     if config["ALLIES_ENV"] == "production":
         headers += (("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
     return headers
+
+
+def security_headers_of(app, path: str) -> tuple:
+    """The prepared security headers of the page at ``path`` (its own framing policy)."""
+    key = FRAMABLE_SECURITY_HEADERS if path in FRAMABLE_PATHS else SECURITY_HEADERS
+    return app.extensions.get(key, ())
 
 
 @login_manager.user_loader
@@ -74,6 +91,26 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
+# Paths of staff and personal pages: never stored by browsers or proxies, never canonical.
+PRIVATE_PREFIXES = ("/staff", "/my", "/sign-in")
+
+
+def canonical_url() -> str | None:
+    """This page's address on the public base URL, for ``<link rel="canonical">`` and og:url;
+    None on staff and personal pages.
+
+    A whole-page-cached page sees only its declared query parameters, normalised, so they are
+    part of it (page 2 of a list is its own page); another page's parameters are left out.
+    """
+    if request.path.startswith(PRIVATE_PREFIXES):
+        return None
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path
+    view = current_app.view_functions.get(request.endpoint)
+    if getattr(view, "public_query", None) and request.args:
+        url += "?" + urlencode(list(request.args.items(multi=True)))
+    return url
+
+
 def site_settings() -> dict:
     """Alliance settings for this request (cached until public content changes)."""
     if "site" not in g:
@@ -111,17 +148,17 @@ def init_app(app) -> None:
     login_manager.session_protection = "basic"
 
     # Prepared once: cached public pages carry them too (allies/public_http.py).
-    prepared = security_headers_for(app.config)
-    app.extensions[SECURITY_HEADERS] = prepared
+    app.extensions[SECURITY_HEADERS] = security_headers_for(app.config)
+    app.extensions[FRAMABLE_SECURITY_HEADERS] = security_headers_for(app.config, framable=True)
 
     @app.after_request
     def security_headers(response):
         if getattr(response, "allies_prepared", False):
             return response  # a cached public page: its headers came with it
         headers = response.headers
-        for name, value in prepared:
+        for name, value in security_headers_of(app, request.path):
             headers.setdefault(name, value)
-        if request.path.startswith(("/staff", "/my", "/sign-in")):
+        if request.path.startswith(PRIVATE_PREFIXES):
             # pages with contact details or private links are never stored by browsers or proxies
             response.headers["Cache-Control"] = "no-store"
         return response
@@ -145,6 +182,11 @@ def init_app(app) -> None:
         from allies.timeutil import to_local
 
         return (today - to_local(moment).date()).days
+
+    from allies.mail.outbox import public_url
+
+    # Absolute links on the public base URL (feeds, social cards, emails), never the Host.
+    app.jinja_env.globals.update(public_url=public_url, canonical_url=canonical_url)
 
     @app.context_processor
     def inject_site():

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from allies.errors import OperationError, operation
 from allies.extensions import db
@@ -156,7 +157,8 @@ def send_sign_in_link(email: str, *, next_path: str | None = None, now=None) -> 
         message = queue_email(
             contact.email,
             SIGN_IN_LINK_TEMPLATE,
-            f"Your sign-in link for {contact.organization.name}",
+            _l("Your sign-in link for %(name)s", name=contact.organization.name),
+            language=contact.language,
             contact=contact,
             organization=contact.organization,
             link=link,
@@ -211,8 +213,11 @@ def remove_orphan_logos(*, older_than: timedelta = timedelta(days=1)) -> int:
     """Delete stored logos no organization uses, once they are a day old; returns how many.
 
     A logo is stored as soon as it is uploaded (so a form error never asks for it again); the
-    ones whose form was never sent would otherwise stay on disk for ever.
+    ones whose form was never sent would otherwise stay on disk for ever. The alliance's own
+    logo (the ``alliance_logo`` setting) is in use too.
     """
+    from allies.staff.settings import get_setting
+
     folder = Path(current_app.config["UPLOAD_FOLDER"])
     if not folder.is_dir():
         return 0
@@ -223,6 +228,7 @@ def remove_orphan_logos(*, older_than: timedelta = timedelta(days=1)) -> int:
             )
         )
         | _logos_waiting_in_renewals()
+        | {get_setting("alliance_logo")}
     )
     cutoff = time.time() - older_than.total_seconds()
     removed = 0

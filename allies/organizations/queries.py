@@ -15,7 +15,7 @@ from datetime import date
 from functools import lru_cache
 
 from sqlalchemy import Integer, bindparam, case, func
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from allies.agreements.models import Agreement
 from allies.agreements.standing import listed_clause, renewing_clause
@@ -253,3 +253,42 @@ def count_current_allies(today: date, grace_days: int) -> int:
 def types_in_use(today: date, grace_days: int) -> list[OrganizationType]:
     """Types that at least one current Ally has, for the filter (one query)."""
     return list(db.session.scalars(_types_statement(today, grace_days)))
+
+
+@dataclass(frozen=True)
+class NewAlly:
+    """A current Ally as the feed of new Allies shows it."""
+
+    org: Organization
+    became: date  # the day it became an Ally: ``ally_since`` when set, else its first term's start
+
+
+@lru_cache(maxsize=_STATEMENTS_KEPT)
+def _newest_statement(today: date, grace_days: int):
+    # "Became an Ally" as "Ally since" reads it: an imported Ally's own date, else the start of
+    # its first term (approval makes the term; a renewal never moves this date).
+    term = aliased(Agreement)  # apart from the Agreement of the listed-today EXISTS
+    first_start = (
+        db.select(func.min(term.start_date))
+        .where(term.organization_id == Organization.id)
+        .scalar_subquery()
+    )
+    became = func.coalesce(Organization.ally_since, first_start).label("became")
+    return (
+        db.select(Organization, became)
+        .options(joinedload(Organization.type))
+        .where(_is_listed(today, grace_days))
+        .order_by(became.desc(), Organization.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+def newest_allies(today: date, grace_days: int, *, limit: int) -> list[NewAlly]:
+    """The ``limit`` current Allies that became Allies last, newest first (one query)."""
+    rows = db.session.execute(_newest_statement(today, grace_days), {"limit": limit})
+    return [NewAlly(org, _as_date(became)) for org, became in rows]
+
+
+def _as_date(value) -> date:
+    """A date from a SQL expression (SQLite's COALESCE of dates comes back as text)."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

@@ -291,13 +291,16 @@ def ally(slug: str):
             ),
             organization.name,
             organization.description,
+            organization.logo_filename,  # the image of a shared link's preview
         )
 
     page = cached("ally", today, current_language(), slug, make=make)
     if page is None:
         abort(404)
-    html, name, description = page
-    return render_template("organizations/ally.html", html=html, name=name, description=description)
+    html, name, description, logo = page
+    return render_template(
+        "organizations/ally.html", html=html, name=name, description=description, logo=logo
+    )
 
 
 @bp.get("/logos/<name>")

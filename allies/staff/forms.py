@@ -1,5 +1,6 @@
 """Staff forms: sign-in, accounts, texts, settings, organization types."""
 
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     EmailField,
@@ -20,6 +21,7 @@ from wtforms.validators import (
 )
 
 from allies.forms import BaseForm
+from allies.organizations.profile import LogoError, prepare_logo
 from allies.staff.models import ROLES
 from allies.staff.operations import MIN_PASSWORD_LENGTH
 
@@ -125,3 +127,26 @@ class SettingsForm(BaseForm):
 
 class OrganizationTypeForm(BaseForm):
     name = StringField("New type", validators=[InputRequired(), Length(max=120)])
+
+
+class AllianceLogoForm(BaseForm):
+    """The alliance's own logo: checked like an Ally's (``prepare_logo``), in memory."""
+
+    logo = FileField(
+        "Alliance logo",
+        description="PNG, JPEG or WebP, up to 2 MB. Shown in the header, on emails and as the "
+        "browser icon.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared_logo = None
+
+    def validate_logo(self, field):
+        upload = field.data
+        if upload is None or not getattr(upload, "filename", ""):
+            raise ValidationError("Choose an image file to upload.")
+        try:
+            self.prepared_logo = prepare_logo(upload.stream)
+        except LogoError as exc:
+            raise ValidationError(str(exc)) from None

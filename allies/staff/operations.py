@@ -130,6 +130,47 @@ def save_settings(values: dict, *, staff) -> None:
     db.session.commit()
 
 
+def set_alliance_logo(logo, *, staff) -> str:
+    """Store a prepared logo (``organizations.profile.prepare_logo``) as the alliance's own,
+    shown in the header, on emails and as the favicon; audited. Commits; returns its file name.
+
+    The file replaced stays until ``remove_orphan_logos`` clears it, so a page or email still
+    showing it keeps working meanwhile.
+    """
+    from allies.organizations.profile import save_logo
+
+    name = save_logo(logo)
+    _change_alliance_logo(name, "alliance_logo_changed", staff)
+    return name
+
+
+def remove_alliance_logo(*, staff) -> bool:
+    """Take the alliance's logo down (the initials and the default icon return); audited.
+    Commits; False when there was none."""
+    return _change_alliance_logo("", "alliance_logo_removed", staff)
+
+
+def _change_alliance_logo(name: str, action: str, staff) -> bool:
+    from allies.staff.settings import get_setting, set_setting
+
+    before = get_setting("alliance_logo")
+    if before == name:
+        return False
+    set_setting("alliance_logo", name)
+    record_event(
+        None,
+        action,
+        subject_type="setting",
+        staff=staff,
+        from_state=(before or None) and before[:40],
+        to_state=(name or None) and name[:40],
+        reason="alliance_logo",
+        changes={"alliance_logo": [before or None, name or None]},
+    )
+    db.session.commit()
+    return True
+
+
 @operation
 def add_organization_type(name: str, *, staff):
     """Add an organization type at the end of the list. Commits."""

@@ -18,6 +18,8 @@ DEFAULTS = {
     "grace_days": DEFAULT_GRACE_DAYS,
     "digest_weekday": 0,
     "staff_digest_email": "",
+    # The alliance's own logo: a stored logo's file name (organizations/profile.py), or empty.
+    "alliance_logo": "",
 }
 
 

@@ -24,6 +24,7 @@ from allies.staff import operations, sign_in_limits
 from allies.staff.access import admin_required, staff_required
 from allies.staff.charts import dashboard_charts
 from allies.staff.forms import (
+    AllianceLogoForm,
     EditStaffUserForm,
     OrganizationTypeForm,
     SettingsForm,
@@ -203,7 +204,48 @@ def settings():
         flash("Settings saved.", "success")
         return redirect(url_for(".settings"))
     status = 400 if request.method == "POST" else 200
-    return render_template("staff/settings.html", form=form), status
+    return _settings_page(form, AllianceLogoForm(formdata=None), values, status)
+
+
+def _settings_page(form, logo_form, values: dict, status: int):
+    """The settings page: the settings form, the alliance's logo, the snippet partners embed."""
+    return (
+        render_template(
+            "staff/settings.html",
+            form=form,
+            logo_form=logo_form,
+            alliance_logo=values["alliance_logo"],
+        ),
+        status,
+    )
+
+
+@bp.post("/settings/logo")
+@admin_required
+def alliance_logo():
+    """Upload the alliance's own logo (checked like an Ally's); the message next to the field."""
+    logo_form = AllianceLogoForm()
+    if logo_form.validate_on_submit():
+        operations.set_alliance_logo(logo_form.prepared_logo, staff=current_user)
+        flash("The alliance's logo is saved.", "success")
+        return redirect(url_for(".settings"))
+    values = all_settings()
+    form = SettingsForm(
+        formdata=None,
+        data={**values, "reminder_offsets": ", ".join(str(v) for v in values["reminder_offsets"])},
+    )
+    return _settings_page(form, logo_form, values, 400)
+
+
+@bp.post("/settings/logo/remove")
+@admin_required
+def remove_alliance_logo():
+    """Take the alliance's logo down: the initials and the default icon return."""
+    if operations.remove_alliance_logo(staff=current_user):
+        flash("The alliance's logo is removed.", "success")
+    else:
+        flash("There is no logo to remove.", "info")
+    return redirect(url_for(".settings"))
 
 
 @bp.route("/types", methods=["GET", "POST"])
