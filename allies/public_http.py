@@ -46,7 +46,7 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 PROJECT_DIR = os.path.dirname(PACKAGE_DIR)
 # The source a page is made from: a deploy that changes any of it changes every ETag.
 SOURCE_FOLDERS = (PACKAGE_DIR, os.path.join(PROJECT_DIR, "templates"))
-SOURCE_SUFFIXES = (".py", ".html", ".css", ".txt", ".js", ".svg", ".po")
+SOURCE_SUFFIXES = (".py", ".html", ".css", ".txt", ".js", ".svg", ".po", ".xml")
 
 # A public response varies with the encoding asked for, with a session cookie (a personal page)
 # and with the language: the ``lang`` cookie, else Accept-Language (allies/i18n.py).

@@ -196,6 +196,20 @@ PAGES.update(
 )
 CONFERENCE_PHONE_PAGES = ("conference", "conference-roll", "staff-conference")
 
+# Pages for other sites and the alliance's identity (issue 12): the roll partners embed (in each
+# language) and the settings page's logo form refusing an empty upload.
+PAGES.update(
+    {
+        "embed": ("public", _go("/embed/allies")),
+        "embed-es": ("public", _go("/embed/allies?lang=es")),
+        "staff-settings-logo-errors": (
+            "staff",
+            _submit_empty("/staff/settings", "Upload the logo"),
+        ),
+    }
+)
+EMBED_PHONE_PAGES = ("embed", "staff-settings-logo-errors")
+
 
 def run_axe(page, axe_source) -> list[dict]:
     """Every axe-core violation on the page as it is now."""
@@ -230,7 +244,7 @@ CASES = [pytest.param(name, None, id=name) for name in PAGES] + [
 
 CASES += [
     pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375")
-    for name in CONFERENCE_PHONE_PAGES
+    for name in CONFERENCE_PHONE_PAGES + EMBED_PHONE_PAGES
 ]
 
 
