@@ -11,6 +11,7 @@ from datetime import date
 from functools import lru_cache
 from urllib.parse import urlencode
 
+from babel import Locale
 from flask import Blueprint, make_response, redirect, request
 from flask_babel import Babel, force_locale, get_locale
 from flask_babel import format_date as babel_format_date
@@ -84,9 +85,27 @@ def email_language(language: str | None) -> str:
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
 
 
+# Parsed once: a burst of reminders switches language for every message.
+_LOCALES = {code: Locale.parse(code) for code in LANGUAGES}
+
+
 def in_language(language: str | None):
-    """A context manager rendering everything inside it in ``language`` (emails, jobs)."""
-    return force_locale(email_language(language))
+    """A context manager rendering everything inside it in ``language`` (emails, jobs); English
+    when ``language`` is None or not one of ours."""
+    return force_locale(_LOCALES[email_language(language)])
+
+
+class Later:
+    """Text worked out when it is written (``str``), in the language in force then: dates and
+    words an email's context carries, rendered later in the recipient's language."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        self.make = make
+
+    def __str__(self) -> str:
+        return str(self.make())
 
 
 def long_date(day: date | None) -> str:

@@ -2,6 +2,8 @@
 
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
+
 from allies.agreements.models import Agreement
 from allies.agreements.standing import (
     grace_days_setting,
@@ -91,7 +93,8 @@ def terminate_agreement(agreement: Agreement, *, staff, reason: str, on: date, t
         queue_email(
             contact.email,
             "agreement_terminated",
-            f"{agreement.organization.name}'s Ally agreement has ended",
+            _l("%(name)s's Ally agreement has ended", name=agreement.organization.name),
+            language=contact.language,
             organization=agreement.organization,
             agreement=agreement,
             reason=reason,

@@ -192,7 +192,8 @@ def _submit_application_once(
     queue_email(
         contact.email,
         "application_received",
-        f"We received {organization.name}'s application",
+        _l("We received %(name)s's application", name=organization.name),
+        language=contact.language,
         application=application,
         organization=organization,
         contact=contact,
@@ -282,7 +283,10 @@ def withdraw_application(application: Application, *, contact, reason: str = "")
     queue_email(
         application.contact.email,
         "application_withdrawn",
-        f"{application.organization.name}'s {_label(application)} is withdrawn",
+        _l("%(name)s's renewal is withdrawn", name=application.organization.name)
+        if application.kind == ApplicationKind.RENEWAL
+        else _l("%(name)s's application is withdrawn", name=application.organization.name),
+        language=application.contact.language,
         application=application,
         organization=application.organization,
     )
@@ -315,7 +319,8 @@ def answer_question(
     queue_email(
         contact.email,
         "answer_received",
-        f"We received your answer about {application.organization.name}",
+        _l("We received your answer about %(name)s", name=application.organization.name),
+        language=contact.language,
         application=application,
         organization=application.organization,
         body=body,
@@ -355,7 +360,10 @@ def ask_question(application: Application, body: str, *, staff: StaffUser) -> No
     queue_email(
         contact.email,
         "application_question",
-        f"A question about {application.organization.name}'s {_label(application)}",
+        _l("A question about %(name)s's renewal", name=application.organization.name)
+        if application.kind == ApplicationKind.RENEWAL
+        else _l("A question about %(name)s's application", name=application.organization.name),
+        language=contact.language,
         application=application,
         organization=application.organization,
         question=body,
@@ -375,7 +383,10 @@ def decline_application(application: Application, reason: str, *, staff: StaffUs
     queue_email(
         application.contact.email,
         "application_declined",
-        f"Your {_label(application)} for {application.organization.name}",
+        _l("Your renewal for %(name)s", name=application.organization.name)
+        if application.kind == ApplicationKind.RENEWAL
+        else _l("Your application for %(name)s", name=application.organization.name),
+        language=application.contact.language,
         application=application,
         organization=application.organization,
         reason=reason,
@@ -470,9 +481,18 @@ def approve_application(
     queue_email(
         application.contact.email,
         "application_approved",
-        f"{organization.name} is an Ally of the {get_setting('alliance_name')}"
+        _l(
+            "%(name)s is an Ally of the %(alliance)s",
+            name=organization.name,
+            alliance=get_setting("alliance_name"),
+        )
         if application.kind == ApplicationKind.NEW
-        else f"{organization.name}'s Ally agreement is renewed until {long_date(agreement.end_date)}",
+        else _l(
+            "%(name)s's Ally agreement is renewed until %(day)s",
+            name=organization.name,
+            day=_LazyDate(agreement.end_date),
+        ),
+        language=application.contact.language,
         cc=_communications_copy(organization),
         application=application,
         organization=application.organization,
@@ -541,7 +561,8 @@ def submit_renewal(
         queue_email(
             contact.email,
             "renewal_received",
-            f"We received {organization.name}'s renewal",
+            _l("We received %(name)s's renewal", name=organization.name),
+            language=contact.language,
             cc=_communications_copy(organization),
             application=application,
             organization=organization,
@@ -576,6 +597,16 @@ def _communications_copy(organization: Organization) -> list[str]:
     """The communications contact, copied on approvals and renewal confirmations."""
     contact = organization.contact_for("communications")
     return [contact.email] if contact is not None else []
+
+
+class _LazyDate:
+    """A date that a lazy subject writes out in the language it is rendered in."""
+
+    def __init__(self, day: date):
+        self.day = day
+
+    def __str__(self) -> str:
+        return long_date(self.day)
 
 
 def _label(application: Application) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from sqlalchemy.orm import selectinload
 
@@ -21,6 +22,7 @@ from allies.conferences.links import answer_token
 from allies.conferences.models import MAX_PEOPLE, NAMES_MAX, Conference, Invitation
 from allies.errors import OperationError, operation
 from allies.extensions import db
+from allies.i18n import Later
 from allies.mail.outbox import public_url, queue_email
 from allies.organizations.models import Organization
 from allies.reminders.lock import insert_ignoring_conflict
@@ -140,6 +142,7 @@ class _Invitee:
     contact_name: str
     to_addr: str
     cc: tuple[str, ...]
+    language: str = "en"  # the contact's: the invitation is written in it
 
 
 def invitation_refusal(conference: Conference, today: date) -> str | None:
@@ -175,7 +178,14 @@ def _invitees(conference: Conference, today: date, result: InviteResult) -> list
         signatory = organization.contact_for("signatory")
         copy = (signatory.email,) if signatory is not None and signatory is not contact else ()
         invitees.append(
-            _Invitee(organization.id, organization.name, contact.name, contact.email, copy)
+            _Invitee(
+                organization.id,
+                organization.name,
+                contact.name,
+                contact.email,
+                copy,
+                contact.language,
+            )
         )
     return invitees
 
@@ -206,7 +216,11 @@ def invite_current_allies(
     result = InviteResult(conference_id=conference.id, dry_run=dry_run)
     invitees = _invitees(conference, today, result)
     context = _message_context(conference)
-    subject = f"Invitation: {conference.title}, {conference.dates_text}"
+    subject = _l(
+        "Invitation: %(title)s, %(dates)s",
+        title=conference.title,
+        dates=Later(lambda: conference.dates_text),
+    )
     staff_id = staff.id if staff is not None else None
     for invitee in invitees:
         line = InviteLine(invitee.organization_name, invitee.to_addr, invitee.cc)
@@ -224,12 +238,13 @@ def _message_context(conference: Conference) -> dict:
     return {
         "conference_id": conference.id,
         "title": conference.title,
-        "dates": conference.dates_text,
+        # Written when each message is rendered, in its recipient's language.
+        "dates": Later(lambda: conference.dates_text),
         "place": conference.place,
         "is_virtual": conference.is_virtual,
         "description": conference.description,
         "link": conference.link,
-        "answer_until": long_date(conference.start_date),
+        "answer_until": Later(lambda: long_date(conference.start_date)),
         "conference_url": public_url("conferences.show", conference_id=conference.id),
     }
 
@@ -270,6 +285,7 @@ def _queue_invitation(context, subject, invitee: _Invitee, staff, staff_id, acto
         "conference_invitation",
         subject,
         cc=invitee.cc,
+        language=invitee.language,
         organization_name=invitee.organization_name,
         contact_name=invitee.contact_name,
         answer_url=answer_url(conference_id, invitee.organization_id),
@@ -336,7 +352,7 @@ def remind_unanswered(conference: Conference, *, staff, today: date, actor=None)
     if claimed != 1:
         raise OperationError("The reminder has already been sent; it goes out once per conference.")
     context = _message_context(conference)
-    subject = f"Reminder: will you join us at {conference.title}?"
+    subject = _l("Reminder: will you join us at %(title)s?", title=conference.title)
     sent = 0
     for invitation in unanswered:
         organization = invitation.organization
@@ -348,6 +364,7 @@ def remind_unanswered(conference: Conference, *, staff, today: date, actor=None)
             contact.email,
             "conference_reminder",
             subject,
+            language=contact.language,
             cc=[signatory.email] if signatory is not None and signatory is not contact else [],
             organization_name=organization.name,
             contact_name=contact.name,

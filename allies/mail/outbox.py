@@ -9,26 +9,36 @@ from flask import current_app, g
 
 from allies.bulk import insert_rows
 from allies.extensions import db
+from allies.i18n import in_language
 from allies.mail.models import OutboxMessage
 
 
-def queue_email(to_addr: str, template: str, subject: str, *, cc=(), **context) -> OutboxMessage:
+def queue_email(
+    to_addr: str, template: str, subject, *, cc=(), language: str | None = None, **context
+) -> OutboxMessage:
     """Render ``templates/email/<template>.txt`` and ``.html`` and stage them for delivery.
 
-    ``cc`` lists addresses in copy; the recipient and repeats are left out of it.
+    ``cc`` lists addresses in copy; the recipient and repeats are left out of it. ``language``
+    is the recipient's (``contact.language``; English when None, as for staff): the message and
+    its ``subject`` (a lazy string, ``lazy_gettext``) are written in it, whatever the language
+    of the request that caused it.
 
     The message is added to the current session only: it is written when, and only if, the
     event that caused it commits.
     """
-    message = OutboxMessage(**email_values(to_addr, template, subject, cc=cc, **context))
+    message = OutboxMessage(
+        **email_values(to_addr, template, subject, cc=cc, language=language, **context)
+    )
     db.session.add(message)
     return message
 
 
-def email_values(to_addr: str, template: str, subject: str, *, cc=(), **context) -> dict:
+def email_values(
+    to_addr: str, template: str, subject, *, cc=(), language: str | None = None, **context
+) -> dict:
     """The column values of the outbox row ``queue_email`` would stage (rendered, not staged)."""
     return EmailTemplate(template, settings=context.pop("settings", None)).values(
-        to_addr, subject, cc=cc, **context
+        to_addr, subject, cc=cc, language=language, **context
     )
 
 
@@ -58,19 +68,23 @@ class EmailTemplate:
         domain = current_app.config["MAIL_DEFAULT_SENDER"].rsplit("@", 1)[-1].strip("> ")
         self.sender_domain = domain or "allies.local"
 
-    def values(self, to_addr: str, subject: str, *, cc=(), **context) -> dict:
+    def values(
+        self, to_addr: str, subject, *, cc=(), language: str | None = None, **context
+    ) -> dict:
         """The outbox row's values of one message; ``cc`` lists addresses in copy (the
-        recipient and repeats are left out of it)."""
+        recipient and repeats are left out of it). Written in ``language`` (the recipient's;
+        English when None), the subject too when it is a lazy string."""
         context = {**self.context, **context}
-        return {
-            "message_id": make_msgid(domain=self.sender_domain),
-            "kind": self.template,
-            "to_addr": to_addr,
-            "cc_addrs": ", ".join(copy_list(to_addr, cc)),
-            "subject": subject,
-            "body_text": self.text.render(context),
-            "body_html": self.html.render(context),
-        }
+        with in_language(language):
+            return {
+                "message_id": make_msgid(domain=self.sender_domain),
+                "kind": self.template,
+                "to_addr": to_addr,
+                "cc_addrs": ", ".join(copy_list(to_addr, cc)),
+                "subject": str(subject),
+                "body_text": self.text.render(context),
+                "body_html": self.html.render(context),
+            }
 
 
 def insert_emails(values: list[dict]) -> list[int]:
