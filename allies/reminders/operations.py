@@ -22,6 +22,8 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import Integer, any_, bindparam, func, or_, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import selectinload
@@ -38,6 +40,7 @@ from allies.agreements.standing import (
 from allies.applications.models import OPEN_STATES, Application, ApplicationKind, ApplicationState
 from allies.bulk import insert_rows, update_rows
 from allies.extensions import db
+from allies.i18n import in_language
 from allies.mail.models import OutboxMessage
 from allies.mail.outbox import EmailTemplate, insert_emails, public_url, queue_email, site_path
 from allies.organizations.access import make_link_tokens
@@ -126,6 +129,8 @@ class _Due:
     contact_name: str
     renewal_pending: bool
     copy_to: list[str] = field(default_factory=list)
+    # The contact's language (contact.language): the reminder is written in it.
+    contact_language: str = "en"
 
 
 def run_sweep(today: date, *, dry_run: bool = False, batch_size: int | None = None) -> SweepResult:
@@ -363,6 +368,7 @@ def _due_reminders(
                 Contact.name,
                 Contact.email,
                 Contact.is_enabled,
+                Contact.language,
             )
             .where(_one_of(Contact.organization_id, [row[1] for row in agreements]))
             .order_by(Contact.id)
@@ -387,6 +393,7 @@ def _due_reminders(
                     contact_id=contact.id,
                     contact_email=contact.email,
                     contact_name=contact.name,
+                    contact_language=contact.language,
                     renewal_pending=agreement_id in pending_renewal,
                     # The signatory signs the renewal, so prompts copy them.
                     copy_to=[signatory.email] if is_renewal_prompt(kind) and signatory else [],
@@ -397,19 +404,26 @@ def _due_reminders(
 
 
 def _days(count: int) -> str:
-    return "1 day" if count == 1 else f"{count} days"
+    return ngettext("%(num)d day", "%(num)d days", count)
 
 
 def reminder_subject(kind: str, organization_name: str, end: date, today: date) -> str:
-    """The subject line of a reminder of ``kind`` sent on ``today``."""
+    """The subject line of a reminder of ``kind`` sent on ``today`` (in the current language:
+    ``_reminder_email`` renders it in the contact's)."""
+    name = organization_name
     if kind == LAPSE:
-        return f"{organization_name}: your Ally agreement has lapsed"
+        return _("%(name)s: your Ally agreement has lapsed", name=name)
     left = days_to_end(end, today)
     if has_ended(end, today):  # an end-day reminder sent late, after downtime
-        return f"{organization_name}: your Ally agreement ended on {long_date(end)}"
+        return _("%(name)s: your Ally agreement ended on %(day)s", name=name, day=long_date(end))
     if kind == END_DAY or left == 0:
-        return f"{organization_name}: your Ally agreement ends today"
-    return f"{organization_name}: your Ally agreement ends in {_days(left)} ({long_date(end)})"
+        return _("%(name)s: your Ally agreement ends today", name=name)
+    return _(
+        "%(name)s: your Ally agreement ends in %(days)s (%(day)s)",
+        name=name,
+        days=_days(left),
+        day=long_date(end),
+    )
 
 
 def renewal_url(token: str, agreement_id: int) -> str:
@@ -501,11 +515,20 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
 def _reminder_email(
     email: EmailTemplate, item: _Due, token: str, today: date, grace_days: int
 ) -> dict:
-    """The outbox row of the reminder ``item`` (``email`` is the reminder template)."""
+    """The outbox row of the reminder ``item`` (``email`` is the reminder template), written in
+    the contact's language: its subject, dates and words too."""
+    with in_language(item.contact_language):
+        return _reminder_values(email, item, token, today, grace_days)
+
+
+def _reminder_values(
+    email: EmailTemplate, item: _Due, token: str, today: date, grace_days: int
+) -> dict:
     days_left = days_to_end(item.end_date, today)
     return email.values(
         item.contact_email,
         reminder_subject(item.kind, item.organization_name, item.end_date, today),
+        language=item.contact_language,
         cc=item.copy_to,
         kind=item.kind,
         organization_name=item.organization_name,
