@@ -58,6 +58,11 @@ def current_statements(language: str = BASE_LANGUAGE) -> dict[str, StatementVers
     return found
 
 
+def latest_in(language: str) -> dict[str, StatementVersion]:
+    """The latest version of each text written in ``language`` (no English fallback)."""
+    return {row.kind: row for row in _latest({language})}
+
+
 def current_version_ids() -> dict[str, set[int]]:
     """For each kind, the ids of its current version in every language: what may be endorsed."""
     ids: dict[str, set[int]] = {kind: set() for kind in STATEMENT_KINDS}

@@ -14,9 +14,16 @@ from flask_login import current_user, login_user, logout_user
 
 from allies.applications import queries as application_queries
 from allies.applications.models import STATEMENT_KINDS
-from allies.applications.statements import current_statements, save_statement, statement_history
+from allies.applications.statements import (
+    BASE_LANGUAGE,
+    STATEMENT_LANGUAGES,
+    latest_in,
+    save_statement,
+    statement_history,
+)
 from allies.errors import OperationError
 from allies.extensions import db
+from allies.i18n import LANGUAGES
 from allies.organizations.models import OrganizationType
 from allies.organizations.queries import count_current_allies
 from allies.sessions import start_staff_session
@@ -101,21 +108,29 @@ def dashboard():
 @bp.route("/texts", methods=["GET", "POST"])
 @admin_required
 def texts():
-    """Edit the mission, vision and values; each save is a new version."""
-    current = current_statements()
+    """Edit the mission, vision and values in each language; each save is a new version."""
+    current = {language: latest_in(language) for language in STATEMENT_LANGUAGES}
     forms = {
-        kind: StatementForm(prefix=kind, text=current[kind].text if kind in current else "")
+        (kind, language): StatementForm(
+            prefix=f"{kind}-{language}",
+            text=current[language][kind].text if kind in current[language] else "",
+        )
         for kind in STATEMENT_KINDS
+        for language in STATEMENT_LANGUAGES
     }
     status = 200
     if request.method == "POST":
-        kind = request.form.get("kind")
-        if kind not in forms:
+        key = (request.form.get("kind"), request.form.get("language", BASE_LANGUAGE))
+        if key not in forms:
             abort(400)
-        if forms[kind].validate_on_submit():
-            version = save_statement(kind, forms[kind].text.data, staff=current_user)
+        kind, language = key
+        if forms[key].validate_on_submit():
+            version = save_statement(
+                kind, forms[key].text.data, staff=current_user, language=language
+            )
+            name = LANGUAGES[language]
             flash(
-                f"Saved the {kind} as version {version.version}."
+                f"Saved the {kind} ({name}) as version {version.version}."
                 if version
                 else "No change to save.",
                 "success",
@@ -127,7 +142,13 @@ def texts():
             "staff/texts.html",
             forms=forms,
             current=current,
-            history={kind: statement_history(kind) for kind in STATEMENT_KINDS},
+            statement_languages=STATEMENT_LANGUAGES,
+            kinds=STATEMENT_KINDS,
+            history={
+                (kind, language): statement_history(kind, language)
+                for kind in STATEMENT_KINDS
+                for language in STATEMENT_LANGUAGES
+            },
         ),
         status,
     )
