@@ -211,6 +211,73 @@ PAGES.update(
 EMBED_PHONE_PAGES = ("embed", "staff-settings-logo-errors")
 
 
+# Spanish beside English (issue 12): every public page and every page a contact sees, read
+# with the language switch's cookie set to Spanish, forms and their errors included.
+
+
+def _link_sent_es(page, site):
+    page.goto("/sign-in")
+    page.get_by_label("Correo electrónico").fill("alguien@example.org")
+    page.get_by_role("button", name="Envíenme un enlace de acceso").click()
+    expect(page.get_by_role("heading", name="Revise su correo")).to_be_visible()
+
+
+def _used_link_es(page, site):
+    page.goto("/my/link/not-a-real-token")
+    page.get_by_role("button", name="Continuar").click()
+    expect(page.get_by_role("heading", name="Este enlace ya no se puede usar")).to_be_visible()
+
+
+def _renew_with_errors_es(page, site):
+    page.goto(f"/my/renew/{site.agreement_id}")
+    page.get_by_label("Nombre de la organización", exact=True).fill("")
+    page.get_by_role("button", name="Enviar renovación").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+
+
+def _conference_roll_es(page, site):
+    page.goto("/conferences")
+    page.locator("#upcoming-heading ~ .cards a").first.click()
+    page.get_by_role("link", name=re.compile(r"^Los Aliados ")).click()
+    page.locator(".roll-grid").wait_for()
+
+
+SPANISH_PAGES = {
+    f"{name}-es": PAGES[name]
+    for name in (
+        "home",
+        "become-an-ally",
+        "allies",
+        "allies-no-match",
+        "ally",
+        "conferences",
+        "conference",
+        "apply",
+        "sign-in",
+        "follow-link",
+        "not-found",
+        "my-applicant",
+        "application-status",
+        "my-ally",
+        "renew",
+    )
+}
+SPANISH_PAGES.update(
+    {
+        "conference-roll-es": ("public", _conference_roll_es),
+        "apply-errors-es": ("public", _submit_empty("/apply", "Enviar solicitud")),
+        "sign-in-errors-es": (
+            "public",
+            _submit_empty("/sign-in", "Envíenme un enlace de acceso"),
+        ),
+        "sign-in-link-sent-es": ("public", _link_sent_es),
+        "link-invalid-es": ("public", _used_link_es),
+        "renew-errors-es": ("ally", _renew_with_errors_es),
+    }
+)
+SPANISH_PHONE_PAGES = ("home-es", "allies-es", "apply-errors-es", "renew-es", "conference-roll-es")
+
+
 def run_axe(page, axe_source) -> list[dict]:
     """Every axe-core violation on the page as it is now."""
     page.add_script_tag(path=str(axe_source))
@@ -320,3 +387,32 @@ def _answer(page):
     page.get_by_label("How many people will come?").fill("2")
     page.get_by_role("button", name="Save answer").click()
     expect(page.get_by_text("your answer is saved")).to_be_visible()
+
+
+SPANISH_CASES = [pytest.param(name, None, id=name) for name in SPANISH_PAGES] + [
+    pytest.param(name, {"width": 375, "height": 812}, id=f"{name}-375")
+    for name in SPANISH_PHONE_PAGES
+]
+
+
+@pytest.mark.parametrize(("name", "viewport"), SPANISH_CASES)
+def test_spanish_pages_have_no_serious_or_critical_violations(
+    name, viewport, axe_source, web, site
+):
+    """Each public and contact page in Spanish: <html lang="es">, and axe clean."""
+    who, visit = SPANISH_PAGES[name]
+    page = web.page(viewport=viewport, bypass_csp=True, storage_state=site.states[who])
+    # as the language switch leaves it (the browser's own language is English here)
+    page.context.add_cookies([{"name": "lang", "value": "es", "url": web.server.url}])
+    visit(page, site)
+    page.wait_for_load_state()
+    if who != "public":
+        assert "sign-in" not in urlsplit(page.url).path, f"{name}: sent to {page.url} instead"
+    assert page.locator("html").get_attribute("lang") == "es", name
+    web.shot(page, name)
+    violations = run_axe(page, axe_source)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    report = REPORTS / f"{name}{'-375' if viewport else ''}.json"
+    report.write_text(json.dumps({"url": page.url, "violations": violations}, indent=2))
+    failing = [v for v in violations if v["impact"] in FAILING_IMPACTS]
+    assert not failing, f"axe on {page.url} ({name}):\n{describe(failing)}"
