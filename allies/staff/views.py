@@ -112,7 +112,8 @@ def texts():
     current = {language: latest_in(language) for language in STATEMENT_LANGUAGES}
     forms = {
         (kind, language): StatementForm(
-            prefix=f"{kind}-{language}",
+            # English keeps the field names it always had ("mission-text")
+            prefix=kind if language == BASE_LANGUAGE else f"{kind}-{language}",
             text=current[language][kind].text if kind in current[language] else "",
         )
         for kind in STATEMENT_KINDS
