@@ -26,7 +26,7 @@ from allies.applications.models import (
 from allies.applications.statements import current_version_ids
 from allies.errors import OperationError, operation
 from allies.extensions import db
-from allies.mail.outbox import public_url, queue_email, site_path
+from allies.mail.outbox import public_url, queue_email, queue_personal_email, site_path
 from allies.organizations.access import make_link_token
 from allies.organizations.models import Contact, Organization
 from allies.organizations.operations import PROFILE_FIELDS, apply_profile, profile_changes
@@ -558,16 +558,17 @@ def submit_renewal(
     )
     db.session.flush()
     if staff is None:
-        queue_email(
-            contact.email,
+        # The status link signs its holder in as the contact it is made for: the
+        # communications contact gets a copy of their own, with their own link.
+        queue_personal_email(
+            contact,
+            [organization.contact_for("communications")],
             "renewal_received",
             _l("We received %(name)s's renewal", name=organization.name),
-            language=contact.language,
-            cc=_communications_copy(organization),
+            link=lambda person: {"status_link": _status_link(person, application)},
             application=application,
             organization=organization,
             agreement=agreement,
-            status_link=_status_link(contact, application),
         )
         for address in staff_recipients():
             queue_email(
@@ -594,7 +595,8 @@ def _propose_profile(application: Application, profile: dict) -> None:
 
 
 def _communications_copy(organization: Organization) -> list[str]:
-    """The communications contact, copied on approvals and renewal confirmations."""
+    """The communications contact, in Cc of approvals (which carry no personal link; renewal
+    confirmations send them a copy of their own: ``submit_renewal``)."""
     contact = organization.contact_for("communications")
     return [contact.email] if contact is not None else []
 

@@ -2,10 +2,13 @@
 the tokens of emailed links off the outbox pages and out of delivered messages' stored copies."""
 
 import re
+from collections.abc import Callable, Iterable
 from email.utils import make_msgid
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from flask import current_app, g
+from flask_babel import lazy_gettext as _l
 
 from allies.bulk import insert_rows
 from allies.extensions import db
@@ -76,7 +79,7 @@ class EmailTemplate:
         English when None), the subject too when it is a lazy string."""
         context = {**self.context, **context}
         with in_language(language):
-            return {
+            values = {
                 "message_id": make_msgid(domain=self.sender_domain),
                 "kind": self.template,
                 "to_addr": to_addr,
@@ -85,6 +88,114 @@ class EmailTemplate:
                 "body_text": self.text.render(context),
                 "body_html": self.html.render(context),
             }
+        if values["cc_addrs"] and has_personal_link(values["body_text"] + values["body_html"]):
+            # Whoever is in copy could sign in as the recipient: see personal_readers.
+            raise ValueError(
+                f"a {self.template} message carries a personal link: it goes to its contact "
+                "alone, and each person to copy gets their own (queue_personal_email)"
+            )
+        return values
+
+
+# How a copy names the person the message was written for ("... sent to NAME (primary contact).").
+ROLE_WORDS = {
+    "primary": _l("primary contact"),
+    "signatory": _l("signatory"),
+    "communications": _l("communications contact"),
+}
+
+
+class Reader(NamedTuple):
+    """A contact who receives a message carrying a personal link (one of their own)."""
+
+    contact_id: int | None
+    email: str
+    name: str
+    role: str
+    language: str | None = None
+
+    @property
+    def role_words(self):
+        """The reader's role as a copy names it, in the language being rendered."""
+        return ROLE_WORDS.get(self.role, self.role)
+
+
+def reader_of(contact) -> Reader:
+    """The ``Reader`` of a contact (a ``Contact`` or a row with the same attributes)."""
+    return Reader(
+        contact.id, contact.email, contact.name, contact.role, getattr(contact, "language", None)
+    )
+
+
+def personal_readers(to: Reader, copies: Iterable[Reader | None]) -> list[Reader]:
+    """Who gets a message that carries a link acting as one contact: the rule, in one place.
+
+    Such a link (a sign-in or renewal link, ``/my/link/<token>``) signs its holder in as the
+    contact it was made for, so the message goes to that contact (``to``) alone, never with
+    anyone in Cc. Each person who should be copied gets a message of their own instead, with a
+    link of their own, saying whom it is a copy for (``personal_values``). Returns ``to`` first,
+    then each of ``copies`` with an address, other than ``to`` and repeats (by address), in
+    order. Messages with no such link (a conference invitation's answer link acts for the
+    organization, not a person) keep a plain Cc.
+    """
+    seen = {(to.email or "").strip().lower()}
+    readers = [to]
+    for reader in copies:
+        key = (reader.email or "").strip().lower() if reader is not None else ""
+        if key and key not in seen:
+            seen.add(key)
+            readers.append(reader)
+    return readers
+
+
+def personal_values(
+    email: EmailTemplate, reader: Reader, subject, *, copy_of: Reader | None = None, **context
+) -> dict:
+    """The outbox row of one message of ``personal_readers``: to ``reader`` alone, in their
+    language, greeting them (``contact_name``); a copy names the reader it copies
+    (``copy_of``, which templates show as "A copy of ... sent to NAME (role)")."""
+    return email.values(
+        reader.email,
+        subject,
+        language=reader.language,
+        contact_name=reader.name,
+        copy_of=copy_of,
+        **context,
+    )
+
+
+def queue_personal_email(
+    to,
+    copies,
+    template: str,
+    subject,
+    *,
+    link: Callable[[object], dict],
+    **context,
+) -> list[OutboxMessage]:
+    """Stage a message carrying a personal link to the contact ``to`` and a copy of its own to
+    each contact of ``copies`` (None entries are skipped), by ``personal_readers``' rule.
+
+    ``link(contact)`` makes that contact's link and returns it as template context (e.g.
+    ``{"status_link": url}``). ``subject`` is a lazy string, written in each reader's language.
+    Returns the messages, ``to``'s first. Added to the session only, like ``queue_email``.
+    """
+    contacts = {}
+    for contact in (to, *copies):
+        if contact is not None:
+            contacts.setdefault((contact.email or "").strip().lower(), contact)
+    readers = personal_readers(reader_of(to), [reader_of(c) for c in copies if c is not None])
+    email = EmailTemplate(template, settings=context.pop("settings", None))
+    messages = []
+    for reader in readers:
+        contact = contacts[reader.email.strip().lower()]
+        copy_of = readers[0] if reader is not readers[0] else None
+        message = OutboxMessage(
+            **personal_values(email, reader, subject, copy_of=copy_of, **context, **link(contact))
+        )
+        db.session.add(message)
+        messages.append(message)
+    return messages
 
 
 def insert_emails(values: list[dict]) -> list[int]:
@@ -146,6 +257,8 @@ LINK_MARKS = (LINK_PATH, ANSWER_LINK_MARK)
 _LINK_PREFIX = re.compile("(" + re.escape(LINK_PATH) + r"|/conferences/\d+/answer/)")
 _LINK_TOKEN = re.compile(_LINK_PREFIX.pattern + "[A-Za-z0-9._-]+")
 REDACTED_TOKEN = "[redacted]"
+# A sign-in or renewal link with its token (a redacted one, "[redacted]", does not match).
+_PERSONAL_LINK = re.compile(re.escape(LINK_PATH) + "[A-Za-z0-9._-]+")
 
 
 def redact_link_tokens(body: str) -> str:
@@ -155,6 +268,11 @@ def redact_link_tokens(body: str) -> str:
     page shows, and no delivered message keeps, a key to a contact's account.
     """
     return _LINK_TOKEN.sub(r"\1" + REDACTED_TOKEN, body or "")
+
+
+def has_personal_link(body: str) -> bool:
+    """Whether ``body`` carries a live sign-in or renewal link (one acting as a contact)."""
+    return _PERSONAL_LINK.search(body or "") is not None
 
 
 def has_links(body: str) -> bool:

@@ -42,7 +42,17 @@ from allies.bulk import insert_rows, update_rows
 from allies.extensions import db
 from allies.i18n import in_language
 from allies.mail.models import OutboxMessage
-from allies.mail.outbox import EmailTemplate, insert_emails, public_url, queue_email, site_path
+from allies.mail.outbox import (
+    EmailTemplate,
+    Reader,
+    insert_emails,
+    personal_readers,
+    personal_values,
+    public_url,
+    queue_email,
+    reader_of,
+    site_path,
+)
 from allies.organizations.access import make_link_tokens
 from allies.organizations.models import Contact, Organization
 from allies.reminders.lock import insert_ignoring_conflict
@@ -76,16 +86,19 @@ BATCH_SIZE = 500
 
 
 class SweepLine(NamedTuple):
-    """One message the sweep queued (or, in a dry run, would queue)."""
+    """One message the sweep queued (or, in a dry run, would queue), with the addresses that
+    got a copy of their own (a renewal prompt's signatory)."""
 
     agreement_id: int | None
     kind: str
     to_addr: str
     subject: str
+    copies: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         target = f"agreement {self.agreement_id}" if self.agreement_id is not None else "staff"
-        return f"{self.kind} {target} to {self.to_addr}: {self.subject}"
+        copies = f" (and a copy of its own to {', '.join(self.copies)})" if self.copies else ""
+        return f"{self.kind} {target} to {self.to_addr}{copies}: {self.subject}"
 
 
 @dataclass
@@ -102,14 +115,20 @@ class SweepResult:
 
     @property
     def count(self) -> int:
-        """How many messages were queued (or would be)."""
+        """How many reminders and digests were queued (or would be), their copies apart."""
         return len(self.lines)
+
+    @property
+    def copy_count(self) -> int:
+        """How many copies of reminders were queued (or would be), each a message of its own."""
+        return sum(len(line.copies) for line in self.lines)
 
     def summary(self) -> dict:
         """The run's summary as stored on its SweepRun row."""
         return {
             "window": [self.window[0].isoformat(), self.window[1].isoformat()],
             "queued": dict(Counter(line.kind for line in self.lines)),
+            "copies": self.copy_count,
             "skipped": dict(self.skipped),
             "errors": self.errors[:20],
         }
@@ -128,9 +147,18 @@ class _Due:
     contact_email: str
     contact_name: str
     renewal_pending: bool
-    copy_to: list[str] = field(default_factory=list)
+    # Who else gets the reminder, each in a message of their own with their own link
+    # (personal_readers): a renewal prompt's signatory.
+    copies: list[Reader] = field(default_factory=list)
     # The contact's language (contact.language): the reminder is written in it.
     contact_language: str = "en"
+
+    @property
+    def reader(self) -> Reader:
+        """The primary contact, to whom the reminder (the one its record points at) goes."""
+        return Reader(
+            self.contact_id, self.contact_email, self.contact_name, "primary", self.contact_language
+        )
 
 
 def run_sweep(today: date, *, dry_run: bool = False, batch_size: int | None = None) -> SweepResult:
@@ -383,22 +411,23 @@ def _due_reminders(
                 continue
             kind, due_on, end = wanted[agreement_id]
             signatory = Organization.contact_for(holder, "signatory")
-            due.append(
-                _Due(
-                    agreement_id=agreement_id,
-                    kind=kind,
-                    due_on=due_on,
-                    end_date=end,
-                    organization_name=organization_name,
-                    contact_id=contact.id,
-                    contact_email=contact.email,
-                    contact_name=contact.name,
-                    contact_language=contact.language,
-                    renewal_pending=agreement_id in pending_renewal,
-                    # The signatory signs the renewal, so prompts copy them.
-                    copy_to=[signatory.email] if is_renewal_prompt(kind) and signatory else [],
-                )
+            item = _Due(
+                agreement_id=agreement_id,
+                kind=kind,
+                due_on=due_on,
+                end_date=end,
+                organization_name=organization_name,
+                contact_id=contact.id,
+                contact_email=contact.email,
+                contact_name=contact.name,
+                contact_language=contact.language,
+                renewal_pending=agreement_id in pending_renewal,
             )
+            if is_renewal_prompt(kind) and signatory is not None:
+                # The signatory signs the renewal, so prompts go to them too: a copy of their
+                # own, the prompt's link acting as the contact it is sent to.
+                item.copies = personal_readers(item.reader, [reader_of(signatory)])[1:]
+            due.append(item)
     due.sort(key=lambda item: (item.end_date, item.agreement_id))
     return due
 
@@ -437,7 +466,8 @@ def renewal_url(token: str, agreement_id: int) -> str:
 
 def _line(item: _Due, today: date) -> SweepLine:
     subject = reminder_subject(item.kind, item.organization_name, item.end_date, today)
-    return SweepLine(item.agreement_id, item.kind, item.contact_email, subject)
+    copies = tuple(reader.email for reader in item.copies)
+    return SweepLine(item.agreement_id, item.kind, item.contact_email, subject, copies)
 
 
 def _queue_batch_or_each(batch: list[_Due], today: date, settings: dict, result) -> None:
@@ -466,7 +496,9 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
     transaction. Returns the reminders queued and how many another sweep had queued already.
 
     The rows go in first, ignoring conflicts on (agreement, kind): only those the database
-    returns get a message (and a renewal link), so a concurrent sweep never sends one twice.
+    returns get a message (and a renewal link), so a concurrent sweep never sends one twice. A
+    reminder's copies (``_Due.copies``) are written with it, each with a link of its reader's
+    own; the reminder row points at the primary contact's message.
     """
     now = utcnow()
     table = Reminder.__table__
@@ -489,14 +521,17 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
     if not fresh:  # another sweep got there first
         db.session.rollback()
         return [], len(batch)
+    # Each reminder's message to its primary contact, then its copies, in one INSERT.
+    messages = [(item, reader) for item in fresh for reader in [item.reader, *item.copies]]
     tokens = make_link_tokens(
-        [(item.contact_id, item.agreement_id) for item in fresh], "renewal", now=now
+        [(reader.contact_id, item.agreement_id) for item, reader in messages], "renewal", now=now
     )
     email = EmailTemplate("reminder", settings=settings)
+    grace_days = int(settings["grace_days"])
     message_ids = insert_emails(
         [
-            _reminder_email(email, item, token, today, int(settings["grace_days"]))
-            for item, token in zip(fresh, tokens, strict=True)
+            _reminder_email(email, item, reader, token, today, grace_days)
+            for (item, reader), token in zip(messages, tokens, strict=True)
         ]
     )
     update_rows(
@@ -505,7 +540,8 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
         "outbox_message_id",
         [
             (reminder_ids[(item.agreement_id, item.kind)], message_id)
-            for item, message_id in zip(fresh, message_ids, strict=True)
+            for (item, reader), message_id in zip(messages, message_ids, strict=True)
+            if reader.contact_id == item.contact_id
         ],
     )
     db.session.commit()
@@ -513,26 +549,26 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
 
 
 def _reminder_email(
-    email: EmailTemplate, item: _Due, token: str, today: date, grace_days: int
+    email: EmailTemplate, item: _Due, reader: Reader, token: str, today: date, grace_days: int
 ) -> dict:
-    """The outbox row of the reminder ``item`` (``email`` is the reminder template), written in
-    the contact's language: its subject, dates and words too."""
-    with in_language(item.contact_language):
-        return _reminder_values(email, item, token, today, grace_days)
+    """The outbox row of the reminder ``item`` to ``reader`` (the primary contact, or a copy's
+    reader) with ``token``, their own renewal link (``email`` is the reminder template), written
+    in the reader's language: its subject, dates and words too."""
+    with in_language(reader.language):
+        return _reminder_values(email, item, reader, token, today, grace_days)
 
 
 def _reminder_values(
-    email: EmailTemplate, item: _Due, token: str, today: date, grace_days: int
+    email: EmailTemplate, item: _Due, reader: Reader, token: str, today: date, grace_days: int
 ) -> dict:
     days_left = days_to_end(item.end_date, today)
-    return email.values(
-        item.contact_email,
+    return personal_values(
+        email,
+        reader,
         reminder_subject(item.kind, item.organization_name, item.end_date, today),
-        language=item.contact_language,
-        cc=item.copy_to,
+        copy_of=item.reader if reader.contact_id != item.contact_id else None,
         kind=item.kind,
         organization_name=item.organization_name,
-        contact_name=item.contact_name,
         end_date=long_date(item.end_date),
         days_left=days_left,
         days_left_text=_days(max(days_left, 0)),

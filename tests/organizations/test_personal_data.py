@@ -500,33 +500,43 @@ def test_an_invitation_for_the_organization_goes_to_the_signatory_in_copy(
         assert invite_current_allies(conference, staff=None, today=TODAY).count == 0
 
 
-def test_a_renewal_reminder_goes_to_the_signatory_with_a_link_of_their_own(
+def test_a_renewal_reminders_signatory_keeps_the_copy_and_link_of_their_own(
     app, client, auth, factory
 ):
+    from allies.reminders.models import Reminder
     from allies.reminders.operations import run_sweep
 
     app.config["TODAY"] = TODAY
     ids = _ally(app, factory, start=start_for_end(TODAY + timedelta(days=90)))
     with app.app_context():
         run_sweep(TODAY)
-    (before,) = _messages(app, "reminder")
-    assert (before.to_addr, before.cc_addrs) == (PRIMARY_EMAIL, SIGNATORY_EMAIL)
+    # The renewal link signs in as the person it is sent to: the signatory was never in copy of
+    # the person's reminder, but got a copy of their own with a link of their own.
+    before, copy_before = _messages(app, "reminder")
+    assert (before.to_addr, before.cc_addrs) == (PRIMARY_EMAIL, "")
+    assert (copy_before.to_addr, copy_before.cc_addrs) == (SIGNATORY_EMAIL, "")
     old_token = LINK_TOKEN.search(before.body_text).group(1)
+    copy_token = LINK_TOKEN.search(copy_before.body_text).group(1)
+    assert old_token not in copy_before.body_text + copy_before.body_html
     auth.login("admin")
-    assert "will go to sig@readdress.example.org instead" in _confirmation(client, ids)
+    _confirmation(client, ids)
 
     assert _erase(client, ids).status_code == 302
 
-    (message,) = _messages(app, "reminder")
-    assert (message.to_addr, message.cc_addrs, message.status) == (SIGNATORY_EMAIL, "", "pending")
-    assert f"Hello {SIGNATORY}," in message.body_text
-    # The person's renewal link would sign its holder in as them: the signatory gets their own.
-    assert old_token not in message.body_text + message.body_html
-    new_token = LINK_TOKEN.search(message.body_text).group(1)
-    assert new_token in message.body_html
+    message, copy = _messages(app, "reminder")
+    # The person's own reminder is not sent (nobody else holds it); the reminder record still
+    # points at it. The signatory's copy goes out, naming the pseudonym, its link unchanged.
+    assert message.status == "failed" and "erased" in message.last_error
+    with app.app_context():
+        reminder = db.session.scalar(sa.select(Reminder))
+        assert reminder.outbox_message_id == message.id
+    assert (copy.to_addr, copy.cc_addrs, copy.status) == (SIGNATORY_EMAIL, "", "pending")
+    assert f"Hello {SIGNATORY}," in copy.body_text
+    assert PRIMARY not in copy.body_text + copy.body_html
+    assert LINK_TOKEN.search(copy.body_text).group(1) == copy_token
     auth.logout()
     assert client.post(f"/my/link/{old_token}").status_code == 400
-    used = client.post(f"/my/link/{new_token}")
+    used = client.post(f"/my/link/{copy_token}")
     assert used.status_code == 302 and f"/my/renew/{ids['agreement']}" in used.location
     renew = client.get(used.location)
     assert renew.status_code == 200 and "Readdress Org" in renew.get_data(as_text=True)

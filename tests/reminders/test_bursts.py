@@ -2,11 +2,12 @@
 
 The burst is the day an imported roster comes due: a few hundred Allies brought in by the real
 roster import, all with the same term, plus Allies made by the factory for the sweep's special
-cases (a signatory in copy, no contact left, a renewal waiting for review). A small
+cases (a signatory with a copy of their own, no contact left, a renewal waiting for review). A small
 ``REMINDER_BATCH_SIZE`` makes the few hundred cross several batch boundaries.
 """
 
 import csv
+import json
 import math
 import re
 import threading
@@ -130,7 +131,8 @@ def reminder_rows(app) -> list[tuple[int, str, str, str, str, str]]:
 
 
 def counts(app) -> tuple[int, int, int]:
-    """(reminder rows, reminder rows without a message, reminder messages in the outbox)."""
+    """(reminder rows, reminder rows without a message, reminder messages in the outbox: the
+    copies of their own that signatories get included)."""
     with app.app_context():
         total = db.session.scalar(db.select(sa.func.count()).select_from(Reminder))
         bare = db.session.scalar(
@@ -178,10 +180,13 @@ def test_a_burst_is_queued_in_batches_once_each_with_the_right_message(app, fact
         (agreement_id, "before_30", email) for agreement_id, (_name, email) in expected.items()
     )
     assert result.skipped == {"no contact": 1, "renewal waiting for review": 1}
+    # The signatory's copy is a message of its own, counted apart from the reminders.
+    assert [line.copies for line in lines if line.copies] == [("sig@signed.example.org",)]
+    assert result.copy_count == dry.copy_count == 1
 
     # In batches: a transaction and one INSERT into reminder and outbox_message per batch of
     # BATCH (the sweep run's start and end and the digest are a few more commits), not per
-    # message.
+    # message: a copy goes in with its reminder.
     batches = math.ceil(len(expected) / BATCH)
     assert batches >= 5
     assert seen.commits <= batches + 3, seen.commits
@@ -195,15 +200,29 @@ def test_a_burst_is_queued_in_batches_once_each_with_the_right_message(app, fact
         assert (kind, to_addr) == ("before_30", email)
         assert subject == f"{name}: your Ally agreement ends in 30 days (9 March 2027)"
         assert f"{name}'s Ally agreement" in body and "/my/link/" in body
-        assert cc == ("sig@signed.example.org" if agreement_id == signed else "")
-    assert counts(app) == (len(expected), 0, len(expected))
+        assert cc == ""  # the renewal link acts as the primary contact: nobody in copy
+    # One reminder row per (agreement, kind); one message more, the signatory's own copy.
+    assert counts(app) == (len(expected), 0, len(expected) + 1)
+    with app.app_context():
+        copy = db.session.scalar(
+            db.select(OutboxMessage).where(OutboxMessage.to_addr == "sig@signed.example.org")
+        )
+        assert (copy.kind, copy.cc_addrs) == ("reminder", "")
+        signed_body = next(row[5] for row in rows if row[0] == signed)
+        primary_token = re.search(r"/my/link/([^?\s]+)", signed_body).group(1)
+        copy_token = re.search(r"/my/link/([^?\s]+)", copy.body_text).group(1)
+        assert primary_token not in copy.body_text + copy.body_html
+        assert "A copy of the reminder sent to Pat Contact (primary contact)." in copy.body_text
+        assert consume_link_token(copy_token, "renewal").contact.email == "sig@signed.example.org"
 
     with app.app_context():
         run = db.session.scalar(db.select(SweepRun))
         assert run.finished_at is not None and run.queued == result.count
+        assert json.loads(run.summary)["copies"] == 1
         again = run_sweep(DUE_DAY)
     assert [line for line in again.lines if line.kind != "staff_digest"] == []
-    assert counts(app) == (len(expected), 0, len(expected))
+    assert again.copy_count == 0
+    assert counts(app) == (len(expected), 0, len(expected) + 1)
 
 
 FAULT_SQL = {

@@ -84,19 +84,30 @@ def _headers(app, kind):
         return [(m.to_addr, build_email(m).get("Cc")) for m in messages]
 
 
-def test_prompts_copy_the_signatory_and_confirmations_copy_communications(app, factory):
+def test_prompts_reach_the_signatory_and_confirmations_communications_each_on_their_own(
+    app, factory
+):
     org_id, agreement = factory.ally(start=START, email="primary@example.org")
     _add(app, org_id, "signatory", "signer@example.org")
     _add(app, org_id, "communications", "news@example.org")
 
+    # A prompt and a renewal confirmation carry a link that signs in as their recipient: each
+    # person gets a message of their own (tests/reminders/test_personal_copies.py), no Cc.
     assert sweep(app, END - timedelta(days=90)) == [(agreement, "before_90")]
-    assert _headers(app, "reminder") == [("primary@example.org", "signer@example.org")]
+    assert _headers(app, "reminder") == [
+        ("primary@example.org", None),
+        ("signer@example.org", None),
+    ]
     assert _reminder_kinds(app, agreement) == ["before_90"]  # one record for both readers
 
     factory.renewal(
         agreement, submitted_on=END - timedelta(days=60), approved_on=END - timedelta(days=50)
     )
-    assert _headers(app, "renewal_received") == [("primary@example.org", "news@example.org")]
+    assert _headers(app, "renewal_received") == [
+        ("primary@example.org", None),
+        ("news@example.org", None),
+    ]
+    # The approval carries no personal link: the communications contact is in copy.
     assert _headers(app, "application_approved")[-1] == (
         "primary@example.org",
         "news@example.org",
