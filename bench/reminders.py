@@ -252,7 +252,7 @@ def render_only(due: int) -> float:
     started = time.perf_counter()
     email = EmailTemplate("reminder", settings=settings)
     for item in items:
-        _reminder_email(email, item, token, TODAY, int(settings["grace_days"]))
+        _reminder_email(email, item, item.reader, token, TODAY, int(settings["grace_days"]))
     return time.perf_counter() - started
 
 
@@ -293,7 +293,8 @@ def bench(url: str, count: int, due: int, instance: str, batch_size: int | None)
 
 
 def burst_checks(due: int) -> dict[str, int]:
-    """What the burst wrote: reminders, their messages, messages with the signatory in copy."""
+    """What the burst wrote: reminders, their messages, the signatories' copies of their own
+    (a renewal prompt's link acts as its recipient, so nobody is in Cc of one)."""
     from allies.mail.models import OutboxMessage
     from allies.reminders.models import Reminder
 
@@ -306,11 +307,18 @@ def burst_checks(due: int) -> dict[str, int]:
         "reminders": count(Reminder),
         "with a message": count(Reminder, Reminder.outbox_message_id.is_not(None)),
         "messages": count(OutboxMessage, OutboxMessage.kind == "reminder"),
-        "signatory in Cc": count(
+        "signatories' copies": count(
+            OutboxMessage,
+            OutboxMessage.kind == "reminder",
+            OutboxMessage.to_addr.like("signatory%"),
+        ),
+        "with a Cc": count(
             OutboxMessage, OutboxMessage.kind == "reminder", OutboxMessage.cc_addrs != ""
         ),
     }
-    assert found["reminders"] == found["with a message"] == found["messages"] == due, found
+    assert found["reminders"] == found["with a message"] == due, found
+    assert found["messages"] == due + found["signatories' copies"], found
+    assert found["with a Cc"] == 0, found
     return found
 
 
