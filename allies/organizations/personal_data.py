@@ -403,9 +403,10 @@ def _new_recipient(message, contact: Contact, matcher: _Matcher) -> str | None:
 
     A message of ``READDRESSED_KINDS`` goes to the first address in its copy, or else to another
     enabled primary contact of the organization; the latter only when the message names the
-    organization, since the same address may be a contact of another organization too.
+    organization, since the same address may be a contact of another organization too. A
+    person's own copy of a reminder is not readdressed: the reminder's recipient has theirs.
     """
-    if message.kind not in READDRESSED_KINDS:
+    if message.kind not in READDRESSED_KINDS or _is_personal_copy(message):
         return None
     copies = _copies_without(message, matcher)
     if copies:
@@ -428,6 +429,22 @@ def _new_recipient(message, contact: Contact, matcher: _Matcher) -> str | None:
         ):
             return email
     return None
+
+
+def _is_personal_copy(message) -> bool:
+    """Whether ``message`` is a reminder's copy for one person (``mail.outbox.personal_readers``):
+    it carries their own link and no reminder record points at it. The reminder itself went to
+    someone else, so the copy has nobody to go to instead."""
+    from allies.reminders.models import Reminder
+
+    if message.kind != "reminder":
+        return False
+    if not _PERSONAL_LINK.search((message.body_text or "") + (message.body_html or "")):
+        return False
+    pointed_at = db.session.scalar(
+        db.select(Reminder.id).where(Reminder.outbox_message_id == message.id).limit(1)
+    )
+    return pointed_at is None
 
 
 def _contact_at(organization: Organization, address: str) -> Contact | None:

@@ -542,6 +542,37 @@ def test_a_renewal_reminders_signatory_keeps_the_copy_and_link_of_their_own(
     assert renew.status_code == 200 and "Readdress Org" in renew.get_data(as_text=True)
 
 
+def test_an_erased_signatorys_own_copy_of_a_reminder_is_not_sent_to_the_primary_again(
+    app, client, auth, factory
+):
+    from allies.organizations.models import Contact
+    from allies.reminders.operations import run_sweep
+
+    app.config["TODAY"] = TODAY
+    ids = _ally(app, factory, start=start_for_end(TODAY + timedelta(days=90)))
+    with app.app_context():
+        run_sweep(TODAY)
+        signatory = db.session.scalar(sa.select(Contact).where(Contact.role == "signatory"))
+        ids = {**ids, "contact": signatory.id}
+    message, copy = _messages(app, "reminder")
+    primary_token = LINK_TOKEN.search(message.body_text).group(1)
+    auth.login("admin")
+    assert "not be sent" in _confirmation(client, ids)
+
+    assert _erase(client, ids).status_code == 302
+
+    message_after, copy_after = _messages(app, "reminder")
+    # The primary contact already has the reminder of their own: the signatory's copy is not
+    # handed to them a second time, it is simply not sent.
+    assert copy.to_addr == SIGNATORY_EMAIL
+    assert (copy_after.to_addr, copy_after.status) == (f"erased-{ids['contact']}@invalid", "failed")
+    assert "erased" in copy_after.last_error
+    assert (message_after.to_addr, message_after.status) == (PRIMARY_EMAIL, "pending")
+    assert LINK_TOKEN.search(message_after.body_text).group(1) == primary_token
+    to_primary = [m for m in _messages(app, "reminder") if m.to_addr == PRIMARY_EMAIL]
+    assert len(to_primary) == 1
+
+
 def test_personal_emails_are_not_sent_and_the_others_go_to_another_primary_contact(
     app, client, auth, factory
 ):
