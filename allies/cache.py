@@ -334,6 +334,20 @@ def cached(name: str, *key, make):
     return public_cache.get_or_make((name, str(db.engine.url), content_version(), *key), make)
 
 
+def recall(name: str, *key):
+    """What ``remember`` kept under (name, *key) for the current content version, or None."""
+    if _changing():
+        return None
+    return public_cache.get((name, str(db.engine.url), content_version(), *key))
+
+
+def remember(name: str, *key, value) -> None:
+    """Keep ``value`` under (name, *key) until the content changes (``cached``'s other half,
+    for a fact learnt while computing something else)."""
+    if not _changing():
+        public_cache.put((name, str(db.engine.url), content_version(), *key), value)
+
+
 def _public_models():
     from allies.agreements.models import Agreement
     from allies.applications.models import StatementVersion

@@ -20,8 +20,8 @@ from allies.cache import cached, page_language, whole_number, whole_page_cached
 from allies.inputs import int_arg
 from allies.mail.outbox import public_url
 from allies.organizations.profile import logo_path
-from allies.organizations.queries import current_allies_page, newest_allies
-from allies.organizations.views import LOGO_TYPES, _listed_count
+from allies.organizations.queries import newest_allies
+from allies.organizations.views import LOGO_TYPES, listed_page
 from allies.timeutil import alliance_today, alliance_zone
 from allies.web import site_settings
 
@@ -140,14 +140,7 @@ def embed():
 
     def make():
         grace = site_settings()["grace_days"]
-        shown = current_allies_page(
-            today,
-            grace,
-            page=page,
-            per_page=EMBED_PAGE_SIZE,
-            type_id=type_id,
-            total=_listed_count(today, grace, type_id, ""),
-        )
+        shown = listed_page(today, grace, page=page, per_page=EMBED_PAGE_SIZE, type_id=type_id)
         if not shown.paging.exists:
             return None
         with _rendered_in(language):

@@ -11,13 +11,14 @@ from flask import (
 from markupsafe import Markup
 
 from allies.applications.statements import current_statements
-from allies.cache import cached, text, whole_number, whole_page_cached
+from allies.cache import cached, recall, remember, text, whole_number, whole_page_cached
 from allies.conferences.queries import recognised_at
 from allies.i18n import current_language
 from allies.inputs import int_arg
 from allies.mail.outbox import public_url
 from allies.organizations.profile import logo_path
 from allies.organizations.queries import (
+    AllyPage,
     all_current_allies,
     count_listed,
     current_allies_page,
@@ -44,16 +45,31 @@ def _listing_args():
     return type_id, search
 
 
-def _listed_count(today, grace_days, type_id, search) -> int:
-    """How many current Allies match, kept per filter until the content changes: the count
-    costs a pass over every Ally, and every page of a list (HTML or JSON) shares it."""
-    return cached(
+def listed_page(today, grace_days, *, page=1, per_page, type_id=None, search="") -> AllyPage:
+    """A page of the current Allies (``queries.current_allies_page``) for the public lists,
+    with what earlier pages of the same list learnt, kept until the content changes: its count
+    (a pass over every Ally that every page shares) and where the previous page ended (so that
+    walking Next reads one page, not every row before it)."""
+    the_list = (today, type_id or None, search.strip().lower())
+    total = cached(
         "allies.count",
-        today,
-        type_id or None,
-        search.strip().lower(),
+        *the_list,
         make=lambda: count_listed(today, grace_days, type_id=type_id, search=search),
     )
+    after = recall("allies.page-end", *the_list, per_page, page - 1) if page > 1 else None
+    shown = current_allies_page(
+        today,
+        grace_days,
+        page=page,
+        per_page=per_page,
+        type_id=type_id,
+        search=search,
+        total=total,
+        after=after,
+    )
+    if shown.last_key is not None:
+        remember("allies.page-end", *the_list, per_page, page, value=shown.last_key)
+    return shown
 
 
 @bp.get("/")
@@ -64,9 +80,7 @@ def home():
 
     def make():
         grace = site_settings()["grace_days"]
-        featured = current_allies_page(
-            today, grace, per_page=HOME_SHOWN, total=_listed_count(today, grace, None, "")
-        )
+        featured = listed_page(today, grace, per_page=HOME_SHOWN)
         return {
             "count": featured.paging.total,
             "html": Markup(
@@ -99,14 +113,13 @@ def allies():
 
     def make():
         grace = site_settings()["grace_days"]
-        shown = current_allies_page(
+        shown = listed_page(
             today,
             grace,
             page=page,
             per_page=PAGE_SIZE,
             type_id=type_id,
             search=search,
-            total=_listed_count(today, grace, type_id, search),
         )
         if not shown.paging.exists:
             return None
@@ -179,14 +192,13 @@ def allies_json():
 def _allies_json_page(today, type_id, search, page, per_page) -> tuple[str, list] | None:
     """The body of one page of /allies.json and its (rel, url) links; None past the last page."""
     grace = site_settings()["grace_days"]
-    shown = current_allies_page(
+    shown = listed_page(
         today,
         grace,
         page=page,
         per_page=per_page,
         type_id=type_id,
         search=search,
-        total=_listed_count(today, grace, type_id, search),
     )
     paging = shown.paging
     if not paging.exists:

@@ -184,3 +184,77 @@ def test_the_unpaged_export_holds_every_ally(client, five_allies):
     assert body["total"] == 5 and [a["name"] for a in body["allies"]] == NAMES
     assert body["allies"][0]["ally_since"] == date.today().year
     assert views.JSON_PER_PAGE < 10_000  # the paged feed stays paged; this one is whole
+
+
+# --- walking Next: each page starts where the previous one ended ------------------------------
+
+
+def _page_queries(app, client, path: str) -> list[str]:
+    """The SQL that serving ``path`` ran to read a page of Allies' ids."""
+    from sqlalchemy import event
+
+    from allies.extensions import db
+
+    seen = []
+
+    def note(_conn, _cursor, statement, *_args):
+        if "ORDER BY organization.normalized_name" in statement and "LIMIT" in statement:
+            seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return seen
+
+
+def test_walking_next_gives_the_pages_a_jump_gives_even_among_equal_names(
+    app, client, factory, monkeypatch
+):
+    """Names equal once normalized tie on the name: the id breaks the tie, on both paths."""
+    from allies.cache import public_cache
+    from allies.organizations import views
+
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    names = ["Same Care", "same care", "SAME CARE", "Same  Care", "Zed Health", "Abel Clinic"]
+    for name in names:
+        factory.ally(name=name)
+
+    def cards_of(page):
+        html = client.get(f"/allies?page={page}").get_data(as_text=True)
+        return re.findall(r'<a href="/allies/([^"]+)">', _cards(html))
+
+    jumped = []
+    for page in (3, 1, 2):  # out of order: every page from its OFFSET
+        public_cache.clear()
+        jumped.append((page, cards_of(page)))
+    by_jump = [slug for _page, slugs in sorted(jumped) for slug in slugs]
+    public_cache.clear()
+    walked = [slug for page in (1, 2, 3) for slug in cards_of(page)]
+    assert walked == by_jump
+    assert len(set(walked)) == len(names)  # nobody twice, nobody missing
+
+
+def test_the_next_page_starts_after_the_previous_ones_last_ally(app, client, five_allies):
+    from allies.cache import public_cache
+
+    public_cache.clear()
+    # (SQLite's dialect writes OFFSET always, 0 when none is asked: look for the key instead.)
+    after_a_key = "organization.normalized_name >= "
+    jumped = _page_queries(app, client, "/allies?page=3")
+    assert jumped and not any(after_a_key in statement for statement in jumped)
+    public_cache.clear()
+    _page_queries(app, client, "/allies?page=1")
+    walked = _page_queries(app, client, "/allies?page=2")
+    assert walked and all(after_a_key in statement for statement in walked)
+    assert _names_on(client.get("/allies?page=2").get_data(as_text=True)) == NAMES[2:4]
+
+
+def test_a_change_forgets_where_pages_ended(app, client, factory, five_allies):
+    _names_on(client.get("/allies").get_data(as_text=True))  # page 1 remembered: ends at Bravo
+    factory.ally(name="Aaron Health")  # first now: Alpha ends page 1, Bravo starts page 2
+    second = client.get("/allies?page=2").get_data(as_text=True)
+    assert _names_on(second) == ["Bravo Clinic", "Charlie Care"]
