@@ -54,6 +54,8 @@ class ContentVersion(db.Model):
 CACHE_DEFAULTS = {
     # The most bytes one worker keeps: bodies with their compressed variants, and fragments.
     "PUBLIC_CACHE_BYTES": 32 * 1024 * 1024,
+    # The most bytes of rendered Ally cards one worker keeps (allies/organizations/cards.py).
+    "CARD_CACHE_BYTES": 16 * 1024 * 1024,
     # Cache-Control of public pages: fresh for a minute, then served stale while revalidating.
     "PUBLIC_MAX_AGE": 60,
     "PUBLIC_STALE_WHILE_REVALIDATE": 300,
@@ -162,6 +164,8 @@ class PublicCache:
 
 
 public_cache = PublicCache()
+# Rendered fragments keyed by everything they show, so they outlive content versions.
+card_cache = PublicCache(CACHE_DEFAULTS["CARD_CACHE_BYTES"])
 
 
 VERSION_QUERY = "SELECT token, changed_at FROM content_version WHERE id = 1"
@@ -530,4 +534,5 @@ def init_app(app) -> None:
     for name, value in CACHE_DEFAULTS.items():
         app.config.setdefault(name, value)
     public_cache.max_bytes = int(app.config["PUBLIC_CACHE_BYTES"])
+    card_cache.max_bytes = int(app.config["CARD_CACHE_BYTES"])
     app.wsgi_app = PublicPages(app, app.wsgi_app)

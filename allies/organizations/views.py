@@ -16,6 +16,7 @@ from allies.conferences.queries import recognised_at
 from allies.i18n import current_language
 from allies.inputs import int_arg
 from allies.mail.outbox import public_url
+from allies.organizations.cards import render_cards
 from allies.organizations.profile import logo_path
 from allies.organizations.queries import (
     AllyPage,
@@ -83,9 +84,7 @@ def home():
         featured = listed_page(today, grace, per_page=HOME_SHOWN)
         return {
             "count": featured.paging.total,
-            "html": Markup(
-                render_template("organizations/_cards.html", allies=featured.allies, heading="h3")
-            ),
+            "html": render_cards(featured.allies, "h3"),
         }
 
     return render_template(
@@ -126,9 +125,7 @@ def allies():
         return {
             "paging": shown.paging,
             "types": [(t.id, t.name) for t in types_in_use(today, grace)],
-            "html": Markup(
-                render_template("organizations/_cards.html", allies=shown.allies, heading="h2")
-            ),
+            "html": render_cards(shown.allies, "h2"),
         }
 
     # The fragment holds words ("Ally since"): one per language.
