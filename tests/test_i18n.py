@@ -172,3 +172,17 @@ def test_every_marked_string_has_a_spanish_translation(tmp_path):
 
 def test_each_language_names_itself():
     assert LANGUAGES == {"en": "English", "es": "Español"}
+
+
+def test_staff_pages_are_translatable_yet_shown_in_english(auth, client, monkeypatch):
+    """The staff side is marked and translated, but stays English while ``/staff`` is listed
+    among the English-only prefixes; without it the same dashboard comes in Spanish."""
+    auth.login("admin")
+    html = client.get("/staff", environ_base=SPANISH).get_data(as_text=True)
+    assert _html_lang(html) == "en"
+    assert "<h1>Dashboard</h1>" in html and "Waiting for review" in html
+    monkeypatch.setattr("allies.i18n.ENGLISH_ONLY_PREFIXES", ())
+    html = client.get("/staff", environ_base=SPANISH).get_data(as_text=True)
+    assert _html_lang(html) == "es"
+    assert "<h1>Panel</h1>" in html and "En espera de revisión" in html
+    assert "Waiting for review" not in html
