@@ -432,6 +432,10 @@ def _due_reminders(
     return due
 
 
+# The values of a reminder that are its own: the rest repeats across the reminders of a burst.
+MERGED_FIELDS = ("contact_name", "organization_name", "renewal_url")
+
+
 def _days(count: int) -> str:
     return ngettext("%(num)d day", "%(num)d days", count)
 
@@ -562,11 +566,15 @@ def _reminder_values(
     email: EmailTemplate, item: _Due, reader: Reader, token: str, today: date, grace_days: int
 ) -> dict:
     days_left = days_to_end(item.end_date, today)
+    copy_of = item.reader if reader.contact_id != item.contact_id else None
     return personal_values(
         email,
         reader,
         reminder_subject(item.kind, item.organization_name, item.end_date, today),
-        copy_of=item.reader if reader.contact_id != item.contact_id else None,
+        # What differs from one prompt to the next of a burst is merged into the prompt rendered
+        # once (EmailTemplate.values); a copy, naming its primary contact, is rendered whole.
+        merge=MERGED_FIELDS if copy_of is None else (),
+        copy_of=copy_of,
         kind=item.kind,
         organization_name=item.organization_name,
         end_date=long_date(item.end_date),
