@@ -82,36 +82,35 @@ class EmailTemplate:
         the rest of ``context`` repeats (a burst of reminders): the templates are rendered once
         per shape (the language and the rest of the context) with a stand-in for each merged
         value, and each message replaces the stand-ins with its values, escaped in the HTML as
-        Jinja would. Twenty times cheaper than rendering each message.
+        Jinja would. A name ``"a.b"`` merges field ``b`` of the named tuple ``context["a"]``.
 
         A shape is trusted only after its first message, rendered in full too, came out the
         same both ways (a template that transformed a merged value, or chose by it, would
         not); otherwise that shape is always rendered in full. None when this message cannot be
         merged (a value that is not a non-empty string, or a context that cannot be a key).
         """
-        varying = {name: context[name] for name in merge}
+        varying = {name: _merged_value(context, name) for name in merge}
         if not all(
             type(value) is str and value and "\x00" not in value for value in varying.values()
         ):
             return None
         try:
-            shape = (language, frozenset((k, v) for k, v in context.items() if k not in varying))
+            rest = _with_values(context, dict.fromkeys(merge, ""))
+            shape = (language, frozenset(rest.items()))
             known = self._shapes.get(shape, _UNKNOWN)
         except TypeError:  # an unhashable value in the context
             return None
         if known is None:
             return None
+        stand_ins = {name: f"\x00{index}\x00" for index, name in enumerate(merge)}
         if known is _UNKNOWN:
-            stand_ins = {name: f"\x00{index}\x00" for index, name in enumerate(merge)}
-            known = self._bodies({**self.context, **context, **stand_ins})
+            known = self._bodies({**self.context, **_with_values(context, stand_ins)})
             full = self._bodies({**self.context, **context})
             if _merge(known, stand_ins, varying) != full:
                 known = None
             self._shapes[shape] = known
             return full
-        return _merge(
-            known, {name: f"\x00{index}\x00" for index, name in enumerate(merge)}, varying
-        )
+        return _merge(known, stand_ins, varying)
 
     def values(
         self,
@@ -153,6 +152,25 @@ class EmailTemplate:
 
 
 _UNKNOWN = object()
+
+
+def _merged_value(context: dict, name: str):
+    """The value ``name`` names in ``context``: a key, or ``key.field`` of a named tuple."""
+    key, _dot, attribute = name.partition(".")
+    value = context.get(key)
+    return getattr(value, attribute, None) if attribute else value
+
+
+def _with_values(context: dict, values: dict) -> dict:
+    """``context`` with the values ``values`` names (as ``_merged_value`` reads them) replaced."""
+    changed = dict(context)
+    for name, value in values.items():
+        key, _dot, attribute = name.partition(".")
+        if attribute:
+            changed[key] = changed[key]._replace(**{attribute: value})
+        else:
+            changed[key] = value
+    return changed
 
 
 def _merge(bodies: tuple[str, str], stand_ins: dict, values: dict) -> tuple[str, str]:

@@ -18,12 +18,13 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import NamedTuple
 
 from flask import current_app
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import Integer, any_, bindparam, func, or_, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import selectinload
@@ -437,13 +438,35 @@ MERGED_FIELDS = ("contact_name", "organization_name", "renewal_url")
 
 
 def _days(count: int) -> str:
+    return _days_in(str(get_locale()), count)
+
+
+@lru_cache(maxsize=512)
+def _days_in(_language: str, count: int) -> str:
+    """``count`` days in words, in ``_language`` (the current one: it keys the cache)."""
     return ngettext("%(num)d day", "%(num)d days", count)
+
+
+# Stands for the organization's name in a subject made once for many (no name holds it).
+_NAME_STAND_IN = "\x00name\x00"
 
 
 def reminder_subject(kind: str, organization_name: str, end: date, today: date) -> str:
     """The subject line of a reminder of ``kind`` sent on ``today`` (in the current language:
-    ``_reminder_email`` renders it in the contact's)."""
-    name = organization_name
+    ``_reminder_email`` renders it in the contact's). Made once per language, kind and dates,
+    the organization's name put in after: a burst has thousands with the same words."""
+    if "\x00" in organization_name:
+        return _subject(kind, organization_name, end, today)
+    made = _subject_in(str(get_locale()), kind, end, today)
+    return made.replace(_NAME_STAND_IN, organization_name)
+
+
+@lru_cache(maxsize=512)
+def _subject_in(_language: str, kind: str, end: date, today: date) -> str:
+    return _subject(kind, _NAME_STAND_IN, end, today)
+
+
+def _subject(kind: str, name: str, end: date, today: date) -> str:
     if kind == LAPSE:
         return _("%(name)s: your Ally agreement has lapsed", name=name)
     left = days_to_end(end, today)
@@ -566,14 +589,19 @@ def _reminder_values(
     email: EmailTemplate, item: _Due, reader: Reader, token: str, today: date, grace_days: int
 ) -> dict:
     days_left = days_to_end(item.end_date, today)
-    copy_of = item.reader if reader.contact_id != item.contact_id else None
+    # A copy names the primary contact and their role, and nothing else of theirs.
+    copy_of = (
+        Reader(None, "", item.contact_name, "primary")
+        if reader.contact_id != item.contact_id
+        else None
+    )
     return personal_values(
         email,
         reader,
         reminder_subject(item.kind, item.organization_name, item.end_date, today),
         # What differs from one prompt to the next of a burst is merged into the prompt rendered
-        # once (EmailTemplate.values); a copy, naming its primary contact, is rendered whole.
-        merge=MERGED_FIELDS if copy_of is None else (),
+        # once per shape (EmailTemplate.values).
+        merge=MERGED_FIELDS + (("copy_of.name",) if copy_of else ()),
         copy_of=copy_of,
         kind=item.kind,
         organization_name=item.organization_name,

@@ -18,47 +18,64 @@ NAMES = [
 ]
 
 
-def _items(kind: str, language: str | None):
+def _items(kind: str, language: str | None, copies: bool = False):
+    """A reminder per name, each with its reader: the primary contact, or with ``copies`` the
+    signatory's own copy (which names the primary contact)."""
     for number, (person, organization) in enumerate(NAMES, start=1):
-        reader = Reader(number, f"contact{number}@example.org", person, "primary", language)
-        yield (
-            _Due(
-                agreement_id=number,
-                kind=kind,
-                due_on=TODAY,
-                end_date=TODAY + timedelta(days=30),
-                organization_name=organization,
-                contact_id=number,
-                contact_email=reader.email,
-                contact_name=person,
-                renewal_pending=False,
-            ),
-            reader,
+        primary = Reader(number, f"contact{number}@example.org", person, "primary", language)
+        reader = primary
+        if copies:
+            signer = NAMES[-number][0]
+            reader = Reader(100 + number, f"s{number}@example.org", signer, "signatory", language)
+        due = _Due(
+            agreement_id=number,
+            kind=kind,
+            due_on=TODAY,
+            end_date=TODAY + timedelta(days=30),
+            organization_name=organization,
+            contact_id=number,
+            contact_email=primary.email,
+            contact_name=person,
+            renewal_pending=False,
         )
+        yield due, reader
 
 
-def _bodies(app, monkeypatch, merged: bool, kind: str, language: str | None) -> list:
+def _bodies(app, monkeypatch, merged: bool, kind: str, language: str | None, copies=False):
     from allies.reminders import operations
 
-    monkeypatch.setattr(operations, "MERGED_FIELDS", MERGED_FIELDS if merged else ())
-    with app.app_context():
-        settings = all_settings()
-        email = EmailTemplate("reminder", settings=settings)
-        return [
-            (values["subject"], values["body_text"], values["body_html"])
-            for item, reader in _items(kind, language)
-            for values in [
-                _reminder_email(email, item, reader, "t0ken-" + str(item.agreement_id), TODAY, 30)
+    if not merged:  # every message rendered whole: no merged fields, the copy's name included
+        personal_values = operations.personal_values
+
+        def whole(*args, merge=(), **kwargs):
+            return personal_values(*args, **kwargs)
+
+        monkeypatch.setattr(operations, "personal_values", whole)
+    try:
+        with app.app_context():
+            email = EmailTemplate("reminder", settings=all_settings())
+            return [
+                (values["subject"], values["body_text"], values["body_html"])
+                for item, reader in _items(kind, language, copies)
+                for values in [
+                    _reminder_email(email, item, reader, f"t0ken-{item.agreement_id}", TODAY, 30)
+                ]
             ]
-        ]
+    finally:
+        monkeypatch.undo()
 
 
 def test_merged_reminders_are_the_full_renders(app, monkeypatch):
+    assert "contact_name" in MERGED_FIELDS
     for kind in ("before_30", "lapse"):
         for language in (None, "es"):
-            merged = _bodies(app, monkeypatch, True, kind, language)
-            full = _bodies(app, monkeypatch, False, kind, language)
-            assert merged == full, (kind, language)
+            for copies in (False, True):
+                merged = _bodies(app, monkeypatch, True, kind, language, copies)
+                full = _bodies(app, monkeypatch, False, kind, language, copies)
+                assert merged == full, (kind, language, copies)
+    copy = _bodies(app, monkeypatch, False, "before_30", None, copies=True)[1][1]
+    assert f"A copy of the reminder sent to {NAMES[1][0]} (primary contact)." in copy
+    full = _bodies(app, monkeypatch, False, "before_30", None)
     text, html = full[1][1], full[1][2]
     assert 'O\'Brien & <Sons> "Care"' in text  # the text as typed
     assert "O&#39;Brien &amp; &lt;Sons&gt; &#34;Care&#34;" in html  # the HTML escaped
