@@ -11,7 +11,7 @@ from flask import current_app, g
 from flask_babel import lazy_gettext as _l
 from markupsafe import escape
 
-from allies.bulk import insert_rows
+from allies.bulk import insert_rows_returning_ids
 from allies.extensions import db
 from allies.i18n import in_language
 from allies.mail.models import OutboxMessage
@@ -290,13 +290,7 @@ def insert_emails(values: list[dict]) -> list[int]:
     caller's transaction and are delivered only if it commits, but they are written at once
     rather than staged as objects.
     """
-    if not values:
-        return []
-    # RETURNING keeps no order: the ids are matched to the rows by Message-ID (unique).
-    table = OutboxMessage.__table__
-    returned = insert_rows(table, values, returning=(table.c.message_id, table.c.id))
-    ids = {message_id: id_ for message_id, id_ in returned}
-    return [ids[row["message_id"]] for row in values]
+    return insert_rows_returning_ids(OutboxMessage.__table__, values, key="message_id")
 
 
 def _public_adapter():
