@@ -15,6 +15,7 @@ agreement is reported without holding back the others.
 
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -483,12 +484,39 @@ def _subject(kind: str, name: str, end: date, today: date) -> str:
 
 
 def renewal_url(token: str, agreement_id: int) -> str:
-    """The absolute URL of a renewal link (the sweep has no request)."""
+    """The absolute URL of a renewal link (the sweep has no request).
+
+    Built once per base URL with stand-ins, then filled in: building two URLs per message was
+    a tenth of a burst. A token with characters a URL would quote is built the long way.
+    """
+    pattern = _renewal_url_pattern(current_app.config["PUBLIC_BASE_URL"])
+    if pattern is None or not _URL_SAFE_TOKEN.fullmatch(token):
+        return _built_renewal_url(token, agreement_id)
+    return pattern.replace(_ID_STAND_IN, str(agreement_id)).replace(_TOKEN_STAND_IN, token)
+
+
+def _built_renewal_url(token: str, agreement_id: int) -> str:
     return public_url(
         "portal.follow_link",
         token=token,
         next=site_path("portal.renew", agreement_id=agreement_id),
     )
+
+
+# Link tokens (itsdangerous, URL-safe base64 and dots) need no quoting in a URL.
+_URL_SAFE_TOKEN = re.compile(r"[A-Za-z0-9_.\-]+")
+_TOKEN_STAND_IN, _ID_STAND_IN = "Tokenstandin", "9876543210123"
+
+
+@lru_cache(maxsize=8)
+def _renewal_url_pattern(_base_url: str) -> str | None:
+    """The renewal URL with stand-ins for the token and the agreement, for ``renewal_url`` to
+    fill in; None if filling it in would not give what building it gives."""
+    pattern = _built_renewal_url(_TOKEN_STAND_IN, int(_ID_STAND_IN))
+    if pattern.count(_TOKEN_STAND_IN) != 1 or pattern.count(_ID_STAND_IN) != 1:
+        return None
+    sample = pattern.replace(_ID_STAND_IN, "42").replace(_TOKEN_STAND_IN, "aB3.x-_Z9")
+    return pattern if sample == _built_renewal_url("aB3.x-_Z9", 42) else None
 
 
 def _line(item: _Due, today: date) -> SweepLine:

@@ -113,3 +113,19 @@ def test_a_shape_whose_template_transforms_a_value_is_rendered_in_full(app):
     assert bodies[1]["body_html"] == (
         "<p>O&#39;BRIEN &amp; &lt;SONS&gt; &#34;CARE&#34; · Salud &amp; Comunidad &lt;Norte&gt;</p>"
     )
+
+
+def test_renewal_links_filled_in_are_the_links_built(app):
+    from allies.reminders.operations import _built_renewal_url, renewal_url
+
+    with app.app_context():
+        for token, agreement_id in [
+            ("eyJjIjoxfQ.Z1x-_a.Q2w3", 1),
+            ("9876543210123", 9876543210123),  # a token that looks like the id's stand-in
+            ("Tokenstandin", 5),
+            ("has space/slash?&", 7),  # quoted: built the long way
+        ]:
+            assert renewal_url(token, agreement_id) == _built_renewal_url(token, agreement_id)
+        assert "/my/link/eyJjIjoxfQ.Z1x-_a.Q2w3?next=/my/renew/1" in renewal_url(
+            "eyJjIjoxfQ.Z1x-_a.Q2w3", 1
+        )
