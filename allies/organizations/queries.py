@@ -110,15 +110,15 @@ def _after_key():
 @lru_cache(maxsize=_STATEMENTS_KEPT)
 def _page_statement(today: date, grace_days: int, by_type: bool, by_name: bool, keyset: bool):
     # The page's ids first, sorting only (name, id), then its rows: sorting whole rows made
-    # PostgreSQL spill thousands of them to disk for a deep page. With ``keyset`` the page
-    # starts after a known key (the previous page's last) instead of counting OFFSET rows off.
+    # PostgreSQL spill thousands of them to disk for a deep page. With ``keyset`` the OFFSET
+    # counts from a known key (an earlier page's last) instead of from the first row.
     where = _where(today, grace_days, by_type, by_name) + ([_after_key()] if keyset else [])
-    page_ids = _in_name_order(db.select(Organization.id).where(*where)).limit(
-        bindparam("limit", type_=Integer)
+    page_ids = (
+        _in_name_order(db.select(Organization.id).where(*where))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+        .subquery("page")
     )
-    if not keyset:
-        page_ids = page_ids.offset(bindparam("offset", type_=Integer))
-    page_ids = page_ids.subquery("page")
     return _in_name_order(
         db.select(Organization)
         .join(page_ids, page_ids.c.id == Organization.id)
@@ -229,6 +229,7 @@ def current_allies_page(
     search: str = "",
     total: int | None = None,
     after: tuple[str, int] | None = None,
+    after_page: int | None = None,
 ) -> AllyPage:
     """Page ``page`` of the current Allies A–Z, of type ``type_id`` with ``search`` in their
     name: three queries (the count, the page, the facts of the page) at any number of Allies.
@@ -236,8 +237,9 @@ def current_allies_page(
     A page past the last comes back empty with ``paging.exists`` false, after the count alone.
     ``total``, when the caller already knows it (``count_listed`` with the same filters, kept
     while the content does not change), saves the count. ``after``, when the caller knows the
-    ``last_key`` of page ``page - 1`` of the same list, lets the database start there rather
-    than skip the rows before (OFFSET reads every one of them: a deep page cost milliseconds).
+    ``last_key`` of page ``after_page`` (default ``page - 1``) of the same list, lets the
+    database start there rather than skip every row before (OFFSET reads every one of them: a
+    deep page cost milliseconds).
     """
     by_type, by_name, params = _filters(type_id, search)
     if total is None:
@@ -245,8 +247,10 @@ def current_allies_page(
     paging = Paging(total, page, per_page)
     if not paging.exists or not total:
         return AllyPage(paging, [])
-    if after is not None and page > 1:
-        params = {**params, "after_name": after[0], "after_id": after[1]}
+    after_page = page - 1 if after_page is None else after_page
+    if after is not None and 1 <= after_page < page:
+        skipped = (page - 1 - after_page) * per_page
+        params = {**params, "after_name": after[0], "after_id": after[1], "offset": skipped}
     else:
         params = {**params, "offset": paging.offset}
     organizations = list(

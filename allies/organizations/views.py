@@ -38,6 +38,8 @@ PAGE_SIZE = 48  # Allies on a page of /allies
 HOME_SHOWN = 6  # Allies the home page shows
 JSON_PER_PAGE = 100  # Allies on a page of /allies.json unless ``per_page`` says otherwise
 JSON_MAX_PER_PAGE = 500
+# How many pages back a page looks for a remembered end to start from.
+PAGE_ENDS_LOOKED_BACK = 20
 
 
 def _listing_args():
@@ -49,15 +51,21 @@ def _listing_args():
 def listed_page(today, grace_days, *, page=1, per_page, type_id=None, search="") -> AllyPage:
     """A page of the current Allies (``queries.current_allies_page``) for the public lists,
     with what earlier pages of the same list learnt, kept until the content changes: its count
-    (a pass over every Ally that every page shares) and where the previous page ended (so that
-    walking Next reads one page, not every row before it)."""
+    (a pass over every Ally that every page shares) and where earlier pages ended (so that
+    walking Next reads one page, and a page a few after one seen counts off only the pages
+    between, not every row before it)."""
     the_list = (today, type_id or None, search.strip().lower())
     total = cached(
         "allies.count",
         *the_list,
         make=lambda: count_listed(today, grace_days, type_id=type_id, search=search),
     )
-    after = recall("allies.page-end", *the_list, per_page, page - 1) if page > 1 else None
+    after, after_page = None, None
+    for earlier in range(page - 1, max(page - 1 - PAGE_ENDS_LOOKED_BACK, 0), -1):
+        after = recall("allies.page-end", *the_list, per_page, earlier)
+        if after is not None:
+            after_page = earlier
+            break
     shown = current_allies_page(
         today,
         grace_days,
@@ -67,6 +75,7 @@ def listed_page(today, grace_days, *, page=1, per_page, type_id=None, search="")
         search=search,
         total=total,
         after=after,
+        after_page=after_page,
     )
     if shown.last_key is not None:
         remember("allies.page-end", *the_list, per_page, page, value=shown.last_key)

@@ -258,3 +258,16 @@ def test_a_change_forgets_where_pages_ended(app, client, factory, five_allies):
     factory.ally(name="Aaron Health")  # first now: Alpha ends page 1, Bravo starts page 2
     second = client.get("/allies?page=2").get_data(as_text=True)
     assert _names_on(second) == ["Bravo Clinic", "Charlie Care"]
+
+
+def test_a_page_a_few_after_one_seen_counts_off_only_the_pages_between(app, client, five_allies):
+    from allies.cache import public_cache
+
+    public_cache.clear()
+    _page_queries(app, client, "/allies")  # page 1 ends at Bravo
+    third = _page_queries(app, client, "/allies?page=3")  # skips page 2 from there
+    assert third and all("organization.normalized_name >= " in s for s in third)
+    assert _names_on(client.get("/allies?page=3").get_data(as_text=True)) == NAMES[4:]
+    public_cache.clear()
+    _page_queries(app, client, "/allies?page=2")  # no page before it seen: OFFSET from the top
+    assert _names_on(client.get("/allies?page=2").get_data(as_text=True)) == NAMES[2:4]
