@@ -547,37 +547,78 @@ def _queue_batch_or_each(batch: list[_Due], today: date, settings: dict, result)
 
 
 def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_Due], int]:
-    """Write the reminder rows of ``batch`` and a message for each one that is new, in one
-    transaction. Returns the reminders queued and how many another sweep had queued already.
+    """Write the reminder rows of ``batch`` and their messages in one transaction. Returns the
+    reminders queued and how many another sweep had queued already.
 
-    The rows go in first, ignoring conflicts on (agreement, kind): only those the database
-    returns get a message (and a renewal link), so a concurrent sweep never sends one twice. A
+    A reminder is written once per (agreement, kind), by the database's unique constraint. The
+    usual case, nobody else sweeping, is written in the order that costs least: the messages,
+    then the reminder rows pointing at them, conflicts ignored. If any reminder of the batch
+    turns out to be queued already (a concurrent sweep), all of that is rolled back and the
+    batch is written the careful way: the rows first, then messages for the new ones only. A
     reminder's copies (``_Due.copies``) are written with it, each with a link of its reader's
     own; the reminder row points at the primary contact's message.
     """
     now = utcnow()
     table = Reminder.__table__
+    messages = _write_messages(batch, today, settings, now)
     inserted = insert_rows(
         table,
-        [
-            {
-                "agreement_id": item.agreement_id,
-                "kind": item.kind,
-                "due_on": item.due_on,
-                "queued_at": now,
-            }
-            for item in batch
-        ],
+        [{**_reminder_row(item, now), "outbox_message_id": messages[_key(item)]} for item in batch],
+        returning=(table.c.id,),
+        skip_conflicts_on=["agreement_id", "kind"],
+    )
+    if len(inserted) == len(batch):
+        db.session.commit()
+        return batch, 0
+    db.session.rollback()
+    return _queue_batch_carefully(batch, today, settings)
+
+
+def _queue_batch_carefully(batch: list[_Due], today: date, settings: dict):
+    """``_queue_batch`` when another sweep is at work: the reminder rows go in first, ignoring
+    conflicts on (agreement, kind), and only those the database returns get a message (and a
+    renewal link), so a concurrent sweep never sends one twice."""
+    now = utcnow()
+    table = Reminder.__table__
+    inserted = insert_rows(
+        table,
+        [_reminder_row(item, now) for item in batch],
         returning=(table.c.id, table.c.agreement_id, table.c.kind),
         skip_conflicts_on=["agreement_id", "kind"],
     )
     reminder_ids = {(agreement_id, kind): id_ for id_, agreement_id, kind in inserted}
-    fresh = [item for item in batch if (item.agreement_id, item.kind) in reminder_ids]
+    fresh = [item for item in batch if _key(item) in reminder_ids]
     if not fresh:  # another sweep got there first
         db.session.rollback()
         return [], len(batch)
-    # Each reminder's message to its primary contact, then its copies, in one INSERT.
-    messages = [(item, reader) for item in fresh for reader in [item.reader, *item.copies]]
+    messages = _write_messages(fresh, today, settings, now)
+    update_rows(
+        table,
+        "id",
+        "outbox_message_id",
+        [(reminder_ids[_key(item)], messages[_key(item)]) for item in fresh],
+    )
+    db.session.commit()
+    return fresh, len(batch) - len(fresh)
+
+
+def _key(item: _Due) -> tuple[int, str]:
+    return (item.agreement_id, item.kind)
+
+
+def _reminder_row(item: _Due, now: datetime) -> dict:
+    return {
+        "agreement_id": item.agreement_id,
+        "kind": item.kind,
+        "due_on": item.due_on,
+        "queued_at": now,
+    }
+
+
+def _write_messages(items: list[_Due], today: date, settings: dict, now: datetime) -> dict:
+    """Each reminder's message to its primary contact and its copies, with a renewal link of
+    each reader's own, in one INSERT; the primary contact's message id per (agreement, kind)."""
+    messages = [(item, reader) for item in items for reader in [item.reader, *item.copies]]
     tokens = make_link_tokens(
         [(reader.contact_id, item.agreement_id) for item, reader in messages], "renewal", now=now
     )
@@ -589,18 +630,11 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
             for (item, reader), token in zip(messages, tokens, strict=True)
         ]
     )
-    update_rows(
-        table,
-        "id",
-        "outbox_message_id",
-        [
-            (reminder_ids[(item.agreement_id, item.kind)], message_id)
-            for (item, reader), message_id in zip(messages, message_ids, strict=True)
-            if reader.contact_id == item.contact_id
-        ],
-    )
-    db.session.commit()
-    return fresh, len(batch) - len(fresh)
+    return {
+        _key(item): message_id
+        for (item, reader), message_id in zip(messages, message_ids, strict=True)
+        if reader.contact_id == item.contact_id
+    }
 
 
 def _reminder_email(

@@ -362,3 +362,46 @@ def run_sweep_in(app, day):
         result = run_sweep(day)
         assert not result.errors
         return result
+
+
+def test_a_reminder_another_sweep_queued_meanwhile_is_not_queued_again(app, tmp_path, monkeypatch):
+    """Between choosing what is due and writing it, another sweep queues one reminder of the
+    second batch: that batch, written messages first, is rolled back and written again rows
+    first, so the reminder keeps the one row the other sweep wrote and gets no message here,
+    and every other reminder is queued once, with its message and link."""
+    from allies.reminders import operations
+
+    burst = import_allies(app, tmp_path, 2 * BATCH + 3)
+    taken = sorted(burst)[BATCH + 2]  # in the second batch
+    choose = operations._due_reminders
+
+    def chosen_then_taken_by_another_sweep(*args, **kwargs):
+        due = choose(*args, **kwargs)
+        item = next(item for item in due if item.agreement_id == taken)
+        db.session.add(
+            Reminder(
+                agreement_id=item.agreement_id,
+                kind=item.kind,
+                due_on=item.due_on,
+                queued_at=utcnow(),
+            )
+        )
+        db.session.commit()
+        return due
+
+    monkeypatch.setattr(operations, "_due_reminders", chosen_then_taken_by_another_sweep)
+    with app.app_context():
+        result = run_sweep(DUE_DAY)
+    assert not result.errors
+    assert result.skipped["already queued"] == 1
+    queued = sorted(line.agreement_id for line in result.lines if line.agreement_id)
+    assert queued == sorted(set(burst) - {taken})
+    # every reminder has one row; all but the taken one have their message, and no more
+    assert counts(app) == (len(burst), 1, len(burst) - 1)
+    with app.app_context():
+        links = db.session.scalar(
+            db.select(sa.func.count())
+            .select_from(SignInLink)
+            .where(SignInLink.purpose == "renewal")
+        )
+    assert links == len(burst) - 1  # the rolled-back attempt left no link behind
