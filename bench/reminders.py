@@ -153,6 +153,12 @@ def analyze() -> None:
     if dialect() == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))
+            # Write out what the bulk load left dirty now, rather than in a checkpoint that
+            # lands in the middle of a timed sweep (it did: a burst measured 3.2 s, then 4.5 s).
+            try:
+                conn.execute(sa.text("CHECKPOINT"))
+            except sa.exc.DBAPIError:  # not a superuser (--database-url): measure as it is
+                pass
     else:
         with db.engine.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
