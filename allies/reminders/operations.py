@@ -574,7 +574,9 @@ def _queue_batch(batch: list[_Due], today: date, settings: dict) -> tuple[list[_
     return _queue_batch_carefully(batch, today, settings)
 
 
-def _queue_batch_carefully(batch: list[_Due], today: date, settings: dict):
+def _queue_batch_carefully(
+    batch: list[_Due], today: date, settings: dict
+) -> tuple[list[_Due], int]:
     """``_queue_batch`` when another sweep is at work: the reminder rows go in first, ignoring
     conflicts on (agreement, kind), and only those the database returns get a message (and a
     renewal link), so a concurrent sweep never sends one twice."""

@@ -73,6 +73,22 @@ def test_merged_reminders_are_the_full_renders(app, monkeypatch):
                 merged = _bodies(app, monkeypatch, True, kind, language, copies)
                 full = _bodies(app, monkeypatch, False, kind, language, copies)
                 assert merged == full, (kind, language, copies)
+    # and merging did happen: four messages of one shape, the templates rendered for two (the
+    # first message in full and once with stand-ins), not for four
+    renders = []
+    render = EmailTemplate._bodies
+
+    def counted(self, context):
+        renders.append(context.get("contact_name"))
+        return render(self, context)
+
+    monkeypatch.setattr(EmailTemplate, "_bodies", counted)
+    with app.app_context():
+        email = EmailTemplate("reminder", settings=all_settings())
+        for item, reader in _items("before_30", None):
+            _reminder_email(email, item, reader, f"t0ken-{item.agreement_id}", TODAY, 30)
+    monkeypatch.undo()
+    assert len(renders) == 2 and len(NAMES) == 4
     copy = _bodies(app, monkeypatch, False, "before_30", None, copies=True)[1][1]
     assert f"A copy of the reminder sent to {NAMES[1][0]} (primary contact)." in copy
     full = _bodies(app, monkeypatch, False, "before_30", None)
